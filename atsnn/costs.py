@@ -1,0 +1,268 @@
+"""Per-action energy tables (ERT style): energy per (component, action) in pJ.
+
+A cost table is a versioned TOML file (``atsnn/presets/costs/*.toml``) with a
+``[meta]`` table (``name``, ``version``, ``technology_nm``,
+``characterised_clock_hz``, ``default_dram``), a list of ``[[energy]]``
+entries (``component``, ``action``, ``energy_pj``, ``source``; memories also
+give ``port_bytes``) and a list of ``[[leakage]]`` entries (``component``,
+``power_mw``, ``source``). Energies are per action and independent of the
+clock; leakage is charged as power x time by the simulator.
+
+Simulated actions name primitives by width (``add24`` needs an adder of 24
+bits); :meth:`CostTable.logic_pj` charges the smallest tabulated primitive at
+least that wide, so a change of width in the hardware description changes the
+cost without a second table. Every report records :attr:`CostTable.ref`.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from atsnn.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "presets" / "costs"
+DEFAULT_COSTS = "sata28-500mhz"
+
+#: logic primitive kinds whose width is part of the action name (``add16``)
+LOGIC_KINDS = ("add", "compare", "register", "mul", "and", "shift")
+
+#: memory components the simulator charges per access (``read``/``write``)
+MEMORY_COMPONENTS = ("spike_buffer", "pe_data_memory", "at_data_memory", "dtsnn_lut", "glb")
+
+
+@dataclass(frozen=True)
+class EnergyEntry:
+    component: str
+    action: str
+    energy_pj: float
+    source: str
+    port_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class LeakageEntry:
+    component: str
+    power_mw: float
+    source: str
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """A validated cost table with one DRAM technology selected."""
+
+    name: str
+    version: str
+    technology_nm: int
+    characterised_clock_hz: float
+    description: str
+    dram: str
+    energy: Mapping[tuple[str, str], EnergyEntry]
+    leakage: Mapping[str, LeakageEntry]
+    path: str = field(default="", compare=False)
+
+    @property
+    def ref(self) -> str:
+        """``name vX.Y.Z (dram=...)``: what every report records."""
+        return f"{self.name} v{self.version} (dram={self.dram})"
+
+    # ---------------------------------------------------------------- lookups
+    def energy_pj(self, component: str, action: str) -> float:
+        try:
+            return self.energy[(component, action)].energy_pj
+        except KeyError:
+            raise ConfigError(f"cost table {self.name} has no entry '{component}.{action}'",
+                              key_path=f"{component}.{action}") from None
+
+    def logic_pj(self, kind: str, bits: int) -> float:
+        """Energy of one ``kind`` operation (add/compare/register/mul/and/shift) of ``bits`` width.
+
+        Uses the smallest tabulated width >= bits; widths above the largest
+        tabulated one scale linearly (mul: quadratically) from it.
+        """
+        widths = sorted(int(a[len(kind):]) for (c, a) in self.energy
+                        if c == "logic" and a.startswith(kind) and a[len(kind):].isdigit())
+        if not widths:
+            raise ConfigError(f"cost table {self.name} has no logic entry for '{kind}'", key_path=f"logic.{kind}")
+        for w in widths:
+            if w >= bits:
+                return self.energy[("logic", f"{kind}{w}")].energy_pj
+        top = widths[-1]
+        ratio = bits / top
+        return self.energy[("logic", f"{kind}{top}")].energy_pj * (ratio * ratio if kind == "mul" else ratio)
+
+    def memory_access_pj(self, component: str, action: str) -> float:
+        """Energy of one access (``read``/``write``) of ``port_bytes`` of a memory."""
+        return self.energy_pj(component, action)
+
+    def memory_pj_per_byte(self, component: str, action: str) -> float:
+        """Energy per byte moved, for bulk transfers (access energy / port width)."""
+        e = self.energy[(component, action)] if (component, action) in self.energy else None
+        if e is None:
+            raise ConfigError(f"cost table {self.name} has no entry '{component}.{action}'",
+                              key_path=f"{component}.{action}")
+        return e.energy_pj / (e.port_bytes or 1)
+
+    def port_bytes(self, component: str) -> int:
+        e = self.energy.get((component, "read"))
+        if e is None or e.port_bytes is None:
+            raise ConfigError(f"cost table {self.name} gives no port_bytes for '{component}'",
+                              key_path=f"{component}.read.port_bytes")
+        return e.port_bytes
+
+    @property
+    def dram_pj_per_bit(self) -> float:
+        return self.energy_pj("dram", self.dram)
+
+    @property
+    def dram_pj_per_byte(self) -> float:
+        return 8.0 * self.dram_pj_per_bit
+
+    def leakage_mw(self, component: str) -> float:
+        try:
+            return self.leakage[component].power_mw
+        except KeyError:
+            raise ConfigError(f"cost table {self.name} has no leakage entry '{component}'",
+                              key_path=f"leakage.{component}") from None
+
+    def dram_choices(self) -> list[str]:
+        return sorted(a for (c, a) in self.energy if c == "dram")
+
+    def energy_of(self, counts: Mapping[tuple[str, str], float]) -> float:
+        """Total pJ of a set of action counts ``{(component, action): n}``."""
+        return float(sum(n * self.energy_pj(c, a) for (c, a), n in counts.items()))
+
+    def rows(self) -> list[dict]:
+        """All entries as flat rows (for printing and reports)."""
+        out = [dict(kind="energy", component=e.component, action=e.action, value=e.energy_pj, unit="pJ",
+                    port_bytes=e.port_bytes, source=e.source) for e in self.energy.values()]
+        out += [dict(kind="leakage", component=e.component, action="", value=e.power_mw, unit="mW",
+                     port_bytes=None, source=e.source) for e in self.leakage.values()]
+        return out
+
+
+def list_cost_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def _need(table: dict, key: str, kind, where: str, source: str):
+    if key not in table:
+        raise ConfigError(f"missing key '{where}.{key}'", key_path=f"{where}.{key}", source=source)
+    v = table[key]
+    if kind is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"key '{where}.{key}' must be a finite number, not {v!r}",
+                              key_path=f"{where}.{key}", source=source)
+        return float(v)
+    if kind is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"key '{where}.{key}' must be an integer, not {v!r}",
+                              key_path=f"{where}.{key}", source=source)
+        return v
+    if not isinstance(v, str) or not v.strip():
+        raise ConfigError(f"key '{where}.{key}' must be a non-empty string, not {v!r}",
+                          key_path=f"{where}.{key}", source=source)
+    return v
+
+
+def costs_from_dict(data: dict, *, dram: str | None = None, source: str | None = None) -> CostTable:
+    """Validate a parsed cost-table TOML document."""
+    allowed = {"meta", "energy", "leakage"}
+    for k in data:
+        if k not in allowed:
+            raise ConfigError(f"unknown key '{k}' (allowed: energy, leakage, meta)", key_path=k, source=source)
+    meta = data.get("meta")
+    if not isinstance(meta, dict):
+        raise ConfigError("missing table 'meta'", key_path="meta", source=source)
+    meta_keys = {"name", "version", "technology_nm", "characterised_clock_hz", "description", "default_dram"}
+    for k in meta:
+        if k not in meta_keys:
+            raise ConfigError(f"unknown key 'meta.{k}' (allowed: {', '.join(sorted(meta_keys))})",
+                              key_path=f"meta.{k}", source=source)
+    name = _need(meta, "name", str, "meta", source)
+    version = _need(meta, "version", str, "meta", source)
+    tech = _need(meta, "technology_nm", int, "meta", source)
+    clk = _need(meta, "characterised_clock_hz", float, "meta", source)
+    default_dram = _need(meta, "default_dram", str, "meta", source)
+    energy: dict[tuple[str, str], EnergyEntry] = {}
+    for i, e in enumerate(data.get("energy", [])):
+        where = f"energy[{i}]"
+        if not isinstance(e, dict):
+            raise ConfigError(f"'{where}' must be a table", key_path=where, source=source)
+        for k in e:
+            if k not in ("component", "action", "energy_pj", "source", "port_bytes"):
+                raise ConfigError(f"unknown key '{where}.{k}'", key_path=f"{where}.{k}", source=source)
+        comp = _need(e, "component", str, where, source)
+        act = _need(e, "action", str, where, source)
+        epj = _need(e, "energy_pj", float, where, source)
+        if epj < 0 or epj > 1e7:
+            raise ConfigError(f"key '{where}.energy_pj' = {epj!r} is out of range [0, 1e7] "
+                              f"({comp}.{act})", key_path=f"{where}.energy_pj", source=source)
+        src = _need(e, "source", str, where, source)
+        port = None
+        if "port_bytes" in e:
+            port = _need(e, "port_bytes", int, where, source)
+            if not 1 <= port <= 4096:
+                raise ConfigError(f"key '{where}.port_bytes' = {port} is out of range [1, 4096]",
+                                  key_path=f"{where}.port_bytes", source=source)
+        if (comp, act) in energy:
+            raise ConfigError(f"duplicate energy entry '{comp}.{act}'", key_path=where, source=source)
+        energy[(comp, act)] = EnergyEntry(comp, act, epj, src, port)
+    leakage: dict[str, LeakageEntry] = {}
+    for i, e in enumerate(data.get("leakage", [])):
+        where = f"leakage[{i}]"
+        for k in e:
+            if k not in ("component", "power_mw", "source"):
+                raise ConfigError(f"unknown key '{where}.{k}'", key_path=f"{where}.{k}", source=source)
+        comp = _need(e, "component", str, where, source)
+        p = _need(e, "power_mw", float, where, source)
+        if p < 0 or p > 1e6:
+            raise ConfigError(f"key '{where}.power_mw' = {p!r} is out of range [0, 1e6] ({comp})",
+                              key_path=f"{where}.power_mw", source=source)
+        leakage[comp] = LeakageEntry(comp, p, _need(e, "source", str, where, source))
+    for comp in MEMORY_COMPONENTS:
+        for act in ("read", "write"):
+            if (comp, act) not in energy:
+                raise ConfigError(f"missing energy entry '{comp}.{act}'", key_path=f"energy.{comp}.{act}",
+                                  source=source)
+            if energy[(comp, act)].port_bytes is None:
+                raise ConfigError(f"energy entry '{comp}.{act}' needs port_bytes",
+                                  key_path=f"energy.{comp}.{act}.port_bytes", source=source)
+    for kind in ("add", "compare", "register", "mul"):
+        if not any(c == "logic" and a.startswith(kind) for (c, a) in energy):
+            raise ConfigError(f"missing logic entry for '{kind}' (e.g. '{kind}16')", key_path=f"energy.logic.{kind}",
+                              source=source)
+    dram_choices = sorted(a for (c, a) in energy if c == "dram")
+    chosen = dram or default_dram
+    if chosen not in dram_choices:
+        raise ConfigError(f"DRAM '{chosen}' is not in cost table {name} (choices: {', '.join(dram_choices)})",
+                          key_path="meta.default_dram", source=source)
+    return CostTable(name=name, version=version, technology_nm=tech, characterised_clock_hz=clk,
+                     description=meta.get("description", ""), dram=chosen, energy=energy, leakage=leakage,
+                     path=source or "")
+
+
+def load_costs(preset_or_file: str | Path | None = None, *, dram: str | None = None) -> CostTable:
+    """Load a cost table by preset name or TOML path (default ``sata28-500mhz``)."""
+    if preset_or_file is None:
+        preset_or_file = DEFAULT_COSTS
+    path = Path(preset_or_file)
+    if not path.suffix and not path.exists():
+        path = PRESET_DIR / f"{preset_or_file}.toml"
+        if not path.exists():
+            raise ConfigError(f"unknown cost table '{preset_or_file}' (presets: {', '.join(list_cost_presets())}; "
+                              "or give a .toml file)")
+    if not path.is_file():
+        raise ConfigError(f"cost table file '{path}' does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
+    return costs_from_dict(data, dram=dram, source=str(path))
+
+
+def default_costs() -> CostTable:
+    return load_costs(DEFAULT_COSTS)

@@ -1,0 +1,1 @@
+"""hwsim: cycle and energy simulator of compiled Programs (Numba kernels + numpy reference)."""

@@ -1,0 +1,1 @@
+"""rtl: the accelerator in Amaranth (PE, AT unit, array), Verilog export, synthesis."""

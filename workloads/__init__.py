@@ -1,0 +1,1 @@
+"""Workloads: trained digits SNNs, CIFAR-scale and detection topologies, the demo."""
