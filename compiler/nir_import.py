@@ -1,0 +1,562 @@
+"""Import a NIR graph (file or in-memory ``nir.NIRGraph``) into a :class:`FloatNetwork`.
+
+Supported nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d``
+(strided; ``metadata['transposed'] = True`` marks a transposed convolution
+with PyTorch ``ConvTranspose2d`` weight layout ``(Cin, Cout, kh, kw)`` and
+optional ``metadata['output_padding']``, since NIR has no such node),
+``Flatten``, ``SumPool2d``, ``AvgPool2d`` (a sum-pool whose ``1/(kh*kw)`` is
+folded into the following weights), ``Scale`` (folded), ``IF``, ``LIF``
+(leak factor ``beta = 1 - dt/tau``), and ``I`` / ``LI`` as the output
+integrator. Several edges into one node add their currents (residual
+connections). A chain of linear nodes ending in a neuron node becomes one
+layer; a terminal linear node before ``Output`` becomes the output
+integrator; a spiking last layer gets a spike-count readout integrator
+(identity weights), so the AT unit sees cumulative spike counts.
+
+Conventions that differ between exporters (``../shared/notes``):
+
+- reset mode: the ``reset_mode`` argument, else node metadata
+  ``reset_mode``, else a writer version below 1.0.6 (which defined reset by
+  subtraction), else the default (``subtract`` for IF, ``to_value`` for
+  LIF). ``FloatNetwork.decisions['reset']`` records the rule per layer.
+- dt: ``"auto"`` picks the dt with ``r*dt = 1`` (IF, I) and ``dt*r/tau = 1``
+  (LIF, LI) for every node, or fails; a number is used as given.
+- comparator: ``">="`` (default, as conversion references) or ``">"`` (NIR).
+- initial membrane: metadata ``v_init`` (array) or ``v_init_frac`` x
+  threshold, else the ``v_init_frac`` argument, else 0.
+
+Everything else (``CubaLIF``, ``CubaLI``, ``Delay``, ``Threshold``,
+``Identity``, nested graphs, recurrent cycles, unknown nodes) is rejected
+with :class:`NirImportError` naming the node and its type.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from atsnn.errors import NirImportError
+from atsnn.program import Pool
+from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+
+#: a layer whose weights or neurons would need more than this is rejected as absurd
+MAX_LAYER_BYTES = 4 << 30
+
+NEURON_TYPES = ("IF", "LIF", "I", "LI")
+LINEAR_TYPES = ("Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale")
+REJECTED = {
+    "CubaLIF": "current-based LIF (two state variables) is not supported by the PE",
+    "CubaLI": "current-based LI is not supported by the PE",
+    "Delay": "synaptic delays are not supported",
+    "Threshold": "a bare threshold node is not supported; use IF",
+    "Identity": "identity nodes are not supported",
+    "NIRGraph": "nested subgraphs are not supported; flatten the graph",
+    "Conv1d": "Conv1d is not supported yet",
+}
+
+
+# ----------------------------------------------------------------------------- values flowing along edges
+@dataclass
+class _Map:
+    """A non-negative map produced by a source ("input" or a layer), with pre-ops."""
+
+    source: str
+    shape: tuple[int, ...]
+    pool: Pool | None = None
+    flatten: bool = False
+    prescale: Any = None  # scalar or per-element factor to fold into the next weights
+
+
+@dataclass
+class _Current:
+    """A synaptic current: sum of weighted terms plus a bias."""
+
+    shape: tuple[int, ...]
+    synapses: list[FloatSynapse] = field(default_factory=list)
+    bias: np.ndarray | None = None
+
+
+def _arr(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _pair(x, name: str, node: str) -> tuple[int, int]:
+    a = np.atleast_1d(np.asarray(x)).astype(np.int64).ravel()
+    if a.size == 1:
+        return int(a[0]), int(a[0])
+    if a.size == 2:
+        return int(a[0]), int(a[1])
+    raise NirImportError(f"node '{node}': {name} must be an int or a pair, not {x!r}")
+
+
+def _check_finite(node: str, name: str, a) -> np.ndarray:
+    a = _arr(a)
+    if not np.all(np.isfinite(a)):
+        bad = "NaN" if np.isnan(a).any() else "inf"
+        raise NirImportError(f"node '{node}': {name} contains {bad}")
+    return a
+
+
+def _per_channel(node: str, name: str, a, shape: tuple[int, ...]) -> np.ndarray:
+    """Compress a scalar / per-neuron parameter to one value per channel (shape[0])."""
+    a = _check_finite(node, name, a)
+    c = shape[0]
+    if a.size == 1:
+        return np.full(c, float(a.ravel()[0]))
+    n = int(np.prod(shape))
+    if a.size == c:
+        return a.ravel().copy()
+    if a.size != n:
+        raise NirImportError(f"node '{node}': {name} has {a.size} values, expected 1, {c} or {n} for shape {shape}")
+    a = a.reshape(c, -1)
+    if not np.all(a == a[:, :1]):
+        raise NirImportError(f"node '{node}': {name} differs within a channel; the PE needs one value per channel")
+    return a[:, 0].copy()
+
+
+def _pool_out(shape, k, s, p, node):
+    c, h, w = shape
+    oh = (h + 2 * p[0] - k[0]) // s[0] + 1
+    ow = (w + 2 * p[1] - k[1]) // s[1] + 1
+    if oh < 1 or ow < 1:
+        raise NirImportError(f"node '{node}': pooling {k} on input {shape} gives an empty output")
+    return (c, oh, ow)
+
+
+def conv_out_shape(in_shape, weight_shape, stride, padding, *, transposed=False, output_padding=(0, 0)):
+    """Output shape of a (transposed) convolution, PyTorch semantics."""
+    c, h, w = in_shape
+    kh, kw = weight_shape[2], weight_shape[3]
+    if transposed:
+        cout = weight_shape[1]
+        oh = (h - 1) * stride[0] - 2 * padding[0] + kh + output_padding[0]
+        ow = (w - 1) * stride[1] - 2 * padding[1] + kw + output_padding[1]
+    else:
+        cout = weight_shape[0]
+        oh = (h + 2 * padding[0] - kh) // stride[0] + 1
+        ow = (w + 2 * padding[1] - kw) // stride[1] + 1
+    return (int(cout), int(oh), int(ow))
+
+
+# ----------------------------------------------------------------------------- reading
+def _read(source) -> tuple[Any, str | None, str]:
+    import nir
+
+    if isinstance(source, nir.NIRGraph):
+        return source, None, "<NIRGraph>"
+    path = Path(source)
+    if not path.exists():
+        raise NirImportError(f"NIR file '{path}' does not exist")
+    if not path.is_file():
+        raise NirImportError(f"NIR path '{path}' is not a file")
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            version = f["version"][()] if "version" in f else None
+            if isinstance(version, bytes):
+                version = version.decode()
+            if "node" not in f:
+                raise NirImportError(f"'{path}' is an HDF5 file but not a NIR graph (no 'node' group)")
+    except NirImportError:
+        raise
+    except Exception as exc:  # OSError for truncated / non-HDF5 files
+        raise NirImportError(f"'{path}' is not a readable NIR (HDF5) file: {exc}") from None
+    try:
+        graph = nir.read(path)
+    except Exception:
+        try:
+            graph = nir.read(path, type_check=False)
+        except Exception as exc:
+            raise NirImportError(f"'{path}': NIR graph cannot be read ({type(exc).__name__}: {exc})") from None
+    return graph, (str(version) if version is not None else None), str(path)
+
+
+def _version_tuple(v: str | None):
+    if not v:
+        return None
+    parts = []
+    for p in v.split(".")[:3]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def _toposort(names: list[str], edges: list[tuple[str, str]]) -> list[str]:
+    indeg = {n: 0 for n in names}
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for a, b in edges:
+        succ[a].append(b)
+        indeg[b] += 1
+    order = []
+    ready = sorted(n for n in names if indeg[n] == 0)
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    if len(order) != len(names):
+        cyc = sorted(n for n in names if indeg[n] > 0)
+        raise NirImportError(f"graph has a recurrent cycle through nodes {', '.join(repr(c) for c in cyc)}; "
+                             "only feed-forward graphs are supported")
+    return order
+
+
+# ----------------------------------------------------------------------------- main entry
+def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None = "auto", comparator: str = ">=",
+               v_init_frac: float | None = None, name: str | None = None) -> FloatNetwork:
+    """Import a NIR file or graph; see the module docstring for the rules."""
+    if reset_mode not in (None, "subtract", "to_value"):
+        raise NirImportError(f"reset_mode must be 'subtract' or 'to_value', not {reset_mode!r}")
+    if comparator not in (">=", ">"):
+        raise NirImportError(f"comparator must be '>=' or '>', not {comparator!r}")
+    graph, version, where = _read(source)
+    nodes = dict(graph.nodes)
+    if not nodes:
+        raise NirImportError(f"{where}: the graph is empty")
+    for n, node in nodes.items():
+        t = type(node).__name__
+        if t in REJECTED:
+            raise NirImportError(f"{where}: node '{n}' of type {t} is not supported ({REJECTED[t]})")
+        if t not in NEURON_TYPES + LINEAR_TYPES + ("Input", "Output"):
+            raise NirImportError(f"{where}: node '{n}' of type {t} is not supported")
+    edges = [(str(a), str(b)) for a, b in graph.edges]
+    for a, b in edges:
+        for e in (a, b):
+            if e not in nodes:
+                raise NirImportError(f"{where}: edge ({a!r}, {b!r}) names unknown node '{e}'")
+    order = _toposort(list(nodes), edges)
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        preds[b].append(a)
+    inputs = [n for n in nodes if type(nodes[n]).__name__ == "Input"]
+    outputs = [n for n in nodes if type(nodes[n]).__name__ == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NirImportError(f"{where}: need exactly one Input and one Output node, found {len(inputs)} and "
+                             f"{len(outputs)}")
+    vt = _version_tuple(version)
+    legacy_subtract = vt is not None and vt < (1, 0, 6)
+    step = _choose_dt(nodes, dt, where)
+    input_shape = _input_shape(nodes, inputs[0], edges, where)
+
+    values: dict[str, _Map | _Current] = {}
+    layers: list[FloatLayer] = []
+    decisions: dict[str, Any] = {"writer_version": version, "dt": step, "comparator": comparator, "reset": [],
+                                 "source": where}
+    for n in order:
+        node = nodes[n]
+        t = type(node).__name__
+        ins = [values[p] for p in preds[n]]
+        if t == "Input":
+            values[n] = _Map(source="input", shape=input_shape)
+            continue
+        if not ins:
+            raise NirImportError(f"{where}: node '{n}' ({t}) has no input edge")
+        if t == "Output":
+            values[n] = _finish_output(n, ins, layers, where)
+            continue
+        if len(ins) > 1:
+            val = _sum_currents(n, t, ins, where)
+        else:
+            val = ins[0]
+        if t in NEURON_TYPES:
+            layer = _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator, v_init_frac,
+                                  where, decisions)
+            layers.append(layer)
+            values[n] = _Map(source=layer.name, shape=layer.shape)
+        else:
+            values[n] = _linear(n, node, t, val, where)
+    out_name = layers[-1].name
+    if layers[-1].neuron != "integrator":
+        raise NirImportError(f"{where}: internal error: output layer is not an integrator")
+    net = FloatNetwork(name=name or (Path(where).stem if where != "<NIRGraph>" else "nir_graph"),
+                       input_shape=input_shape, layers=layers, output=out_name, decisions=decisions)
+    return net
+
+
+def _choose_dt(nodes, dt, where) -> float:
+    if dt is not None and dt != "auto":
+        try:
+            d = float(dt)
+        except (TypeError, ValueError):
+            raise NirImportError(f"dt must be 'auto' or a positive number, not {dt!r}") from None
+        if not (d > 0 and math.isfinite(d)):
+            raise NirImportError(f"dt must be a positive number, not {dt!r}")
+        return d
+    cands = []
+    for n, node in nodes.items():
+        t = type(node).__name__
+        if t in ("IF", "I"):
+            r = _arr(node.r).ravel()
+            cands.append((n, 1.0 / r))
+        elif t in ("LIF", "LI"):
+            r = _arr(node.r).ravel()
+            tau = _arr(node.tau).ravel()
+            cands.append((n, tau / r))
+    if not cands:
+        return 1.0
+    vals = np.concatenate([c for _, c in cands])
+    if not np.all(np.isfinite(vals)) or np.any(vals <= 0):
+        raise NirImportError(f"{where}: cannot choose dt automatically (r or tau not positive); pass dt explicitly")
+    ref = vals[0]
+    if not np.allclose(vals, ref, rtol=1e-5, atol=0):
+        names = ", ".join(f"'{n}'" for n, _ in cands)
+        raise NirImportError(f"{where}: no single dt gives r*dt = 1 for nodes {names}; pass dt explicitly")
+    return float(ref)
+
+
+def _input_shape(nodes, inp, edges, where) -> tuple[int, ...]:
+    node = nodes[inp]
+    shape = None
+    it = getattr(node, "input_type", None) or {}
+    for v in it.values():
+        if v is not None and np.size(v) > 0:
+            shape = tuple(int(x) for x in np.asarray(v).ravel())
+    if shape is None:  # infer from the first consumer
+        for a, b in edges:
+            if a == inp:
+                c = nodes[b]
+                t = type(c).__name__
+                if t == "Conv2d" and getattr(c, "input_shape", None) is not None:
+                    w = _arr(c.weight)
+                    cin = w.shape[1] if not (getattr(c, "metadata", {}) or {}).get("transposed") else w.shape[0]
+                    shape = (int(cin),) + tuple(int(x) for x in np.asarray(c.input_shape).ravel())
+                elif t in ("Affine", "Linear"):
+                    shape = (int(_arr(c.weight).shape[1]),)
+    if shape is None:
+        raise NirImportError(f"{where}: cannot determine the shape of Input node '{inp}'; give it an input_type")
+    return shape
+
+
+def _sum_currents(n, t, ins, where) -> _Current:
+    if not all(isinstance(v, _Current) for v in ins):
+        raise NirImportError(f"{where}: node '{n}' ({t}) has several inputs; only synaptic currents (outputs of "
+                             "Affine/Linear/Conv2d) can be added")
+    shape = ins[0].shape
+    for v in ins[1:]:
+        if v.shape != shape:
+            raise NirImportError(f"{where}: node '{n}': added inputs have shapes {shape} and {v.shape}")
+    syn = [s for v in ins for s in v.synapses]
+    bias = sum((v.bias for v in ins if v.bias is not None), np.zeros(shape[0]))
+    return _Current(shape=shape, synapses=syn, bias=bias)
+
+
+def _need_map(n, t, val, where) -> _Map:
+    if not isinstance(val, _Map):
+        raise NirImportError(f"{where}: node '{n}' ({t}) follows another weighted node without a neuron in "
+                             "between; the PE needs a neuron layer between weighted layers")
+    return val
+
+
+def _linear(n, node, t, val, where):
+    md = getattr(node, "metadata", {}) or {}
+    if t == "Scale":
+        s = _check_finite(n, "scale", node.scale)
+        if isinstance(val, _Current):
+            c = val.shape[0]
+            sc = _per_channel(n, "scale", s, val.shape) if s.size > 1 else np.full(c, float(s.ravel()[0]))
+            for syn in val.synapses:
+                syn.weight = syn.weight * (sc.reshape((-1,) + (1,) * (syn.weight.ndim - 1))
+                                           if syn.op != "conv_transpose2d"
+                                           else sc.reshape((1, -1) + (1,) * (syn.weight.ndim - 2)))
+            val.bias = val.bias * sc
+            return val
+        m = _need_map(n, t, val, where)
+        pre = s if m.prescale is None else m.prescale * s
+        return _Map(source=m.source, shape=m.shape, pool=m.pool, flatten=m.flatten, prescale=pre)
+    m = _need_map(n, t, val, where)
+    if t == "Flatten":
+        start = int(np.asarray(getattr(node, "start_dim", 0)))
+        if start not in (0,) and len(m.shape) > 1:
+            raise NirImportError(f"{where}: node '{n}' Flatten with start_dim={start} is not supported")
+        return _Map(source=m.source, shape=(int(np.prod(m.shape)),), pool=m.pool, flatten=True, prescale=m.prescale)
+    if t in ("SumPool2d", "AvgPool2d"):
+        if m.pool is not None or m.flatten or len(m.shape) != 3:
+            raise NirImportError(f"{where}: node '{n}' ({t}) must act on a (C, H, W) spike map, got {m.shape}")
+        k = _pair(node.kernel_size, "kernel_size", n)
+        s = _pair(node.stride, "stride", n)
+        p = _pair(node.padding, "padding", n)
+        shape = _pool_out(m.shape, k, s, p, n)
+        pre = m.prescale
+        if t == "AvgPool2d":
+            f = 1.0 / (k[0] * k[1])
+            pre = f if pre is None else pre * f
+        return _Map(source=m.source, shape=shape, pool=Pool(kernel=k, stride=s, padding=p), prescale=pre)
+    # weighted ops
+    w = _check_finite(n, "weight", node.weight)
+    if w.size * 1 > MAX_LAYER_BYTES:
+        raise NirImportError(f"{where}: node '{n}' has {w.size} weights, more than the {MAX_LAYER_BYTES} limit")
+    if m.prescale is not None:
+        pre = np.asarray(m.prescale, dtype=np.float64)
+        if pre.size != 1:
+            raise NirImportError(f"{where}: node '{n}': a per-element Scale before a weighted node is not supported")
+        w = w * float(pre.ravel()[0])
+    if t in ("Affine", "Linear"):
+        if w.ndim != 2:
+            raise NirImportError(f"{where}: node '{n}' ({t}) weight must be 2-D, got shape {w.shape}")
+        fan_in = int(np.prod(m.shape))
+        if w.shape[1] != fan_in:
+            raise NirImportError(f"{where}: edge into node '{n}' ({t}): source has shape {m.shape} "
+                                 f"({fan_in} values) but the weight expects {w.shape[1]} inputs")
+        bias = _check_finite(n, "bias", node.bias) if t == "Affine" else np.zeros(w.shape[0])
+        syn = FloatSynapse(source=m.source, op="dense", weight=w, input_shape=(fan_in,), pool=m.pool,
+                           flatten=len(m.shape) > 1 or m.flatten)
+        return _Current(shape=(int(w.shape[0]),), synapses=[syn], bias=bias.ravel().copy())
+    # Conv2d
+    if len(m.shape) != 3 or m.flatten:
+        raise NirImportError(f"{where}: edge into node '{n}' (Conv2d): source shape {m.shape} is not (C, H, W)")
+    transposed = bool(md.get("transposed", False))
+    if w.ndim != 4:
+        raise NirImportError(f"{where}: node '{n}' (Conv2d) weight must be 4-D, got shape {w.shape}")
+    groups = int(np.asarray(getattr(node, "groups", 1)))
+    dil = _pair(getattr(node, "dilation", 1), "dilation", n)
+    if groups != 1:
+        raise NirImportError(f"{where}: node '{n}' (Conv2d) groups={groups} is not supported (groups must be 1)")
+    if dil != (1, 1):
+        raise NirImportError(f"{where}: node '{n}' (Conv2d) dilation={dil} is not supported (must be 1)")
+    stride = _pair(node.stride, "stride", n)
+    pad_raw = node.padding
+    kh, kw = w.shape[2], w.shape[3]
+    if isinstance(pad_raw, str):
+        if pad_raw == "valid":
+            padding = (0, 0)
+        elif pad_raw == "same":
+            padding = ((kh - 1) // 2, (kw - 1) // 2)
+        else:
+            raise NirImportError(f"{where}: node '{n}' (Conv2d) padding {pad_raw!r} is not supported")
+    else:
+        padding = _pair(pad_raw, "padding", n)
+    cin = w.shape[0] if transposed else w.shape[1]
+    if cin != m.shape[0]:
+        raise NirImportError(f"{where}: edge into node '{n}' (Conv2d): source has shape {m.shape} but the weight "
+                             f"{w.shape} expects {cin} input channels")
+    ish = getattr(node, "input_shape", None)
+    if ish is not None and np.size(ish) == 2 and tuple(int(x) for x in np.asarray(ish).ravel()) != m.shape[1:]:
+        raise NirImportError(f"{where}: edge into node '{n}' (Conv2d): source has shape {m.shape} but the node "
+                             f"declares input_shape {tuple(int(x) for x in np.asarray(ish).ravel())}")
+    op_pad = _pair(md.get("output_padding", 0), "output_padding", n) if transposed else (0, 0)
+    out = conv_out_shape(m.shape, w.shape, stride, padding, transposed=transposed, output_padding=op_pad)
+    if out[1] < 1 or out[2] < 1:
+        raise NirImportError(f"{where}: node '{n}' (Conv2d) on input {m.shape} gives an empty output {out}")
+    if int(np.prod(out)) * 8 > MAX_LAYER_BYTES:
+        raise NirImportError(f"{where}: node '{n}' (Conv2d) output {out} has {int(np.prod(out))} neurons; "
+                             f"more than the {MAX_LAYER_BYTES} B limit")
+    bias = getattr(node, "bias", None)
+    bias = np.zeros(out[0]) if bias is None or np.size(bias) == 0 else _check_finite(n, "bias", bias).ravel()
+    if bias.size == 1 and out[0] != 1:
+        bias = np.full(out[0], float(bias[0]))
+    syn = FloatSynapse(source=m.source, op="conv_transpose2d" if transposed else "conv2d", weight=w,
+                       input_shape=m.shape, stride=stride, padding=padding, output_padding=op_pad, pool=m.pool)
+    return _Current(shape=out, synapses=[syn], bias=bias.copy())
+
+
+def _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator, v_init_frac, where, decisions):
+    if not isinstance(val, _Current):
+        raise NirImportError(f"{where}: node '{n}' ({t}) must be fed by a weighted node (Affine/Linear/Conv2d)")
+    shape = val.shape
+    md = dict(getattr(node, "metadata", {}) or {})
+    r = _per_channel(n, "r", node.r, shape)
+    if t in ("LIF", "LI"):
+        tau = _per_channel(n, "tau", node.tau, shape)
+        if np.any(tau <= 0):
+            raise NirImportError(f"{where}: node '{n}' ({t}): tau must be positive")
+        v_leak = _per_channel(n, "v_leak", getattr(node, "v_leak", 0.0), shape)
+        if np.any(v_leak != 0):
+            raise NirImportError(f"{where}: node '{n}' ({t}): non-zero v_leak is not supported")
+        gain = step * r / tau
+        beta_c = 1.0 - step / tau
+        if not np.allclose(beta_c, beta_c[0]):
+            raise NirImportError(f"{where}: node '{n}' ({t}): tau differs between channels; one leak per layer")
+        beta = float(beta_c[0])
+        if not (0.0 <= beta <= 1.0):
+            raise NirImportError(f"{where}: node '{n}' ({t}): leak factor 1 - dt/tau = {beta:g} outside [0, 1]; "
+                                 "check dt")
+    else:
+        gain = step * r
+        beta = 1.0
+    for syn in val.synapses:
+        if syn.op == "conv_transpose2d":
+            syn.weight = syn.weight * gain.reshape(1, -1, 1, 1)
+        else:
+            syn.weight = syn.weight * gain.reshape((-1,) + (1,) * (syn.weight.ndim - 1))
+    bias = val.bias * gain
+    neurons = int(np.prod(shape))
+    if neurons * 8 > MAX_LAYER_BYTES:
+        raise NirImportError(f"{where}: node '{n}' has {neurons} neurons, more than the size limit")
+    if t in ("I", "LI"):
+        return FloatLayer(name=n, neuron="integrator", shape=shape, synapses=val.synapses, bias=bias,
+                          threshold=np.ones(shape[0]), v_init=np.zeros(shape[0]), beta=beta, extra={"nir_type": t})
+    thr = _per_channel(n, "v_threshold", node.v_threshold, shape)
+    if np.any(thr <= 0):
+        raise NirImportError(f"{where}: node '{n}' ({t}): threshold must be positive, got min {thr.min():g}")
+    v_reset = getattr(node, "v_reset", None)
+    v_reset = np.zeros(shape[0]) if v_reset is None else _per_channel(n, "v_reset", v_reset, shape)
+    if reset_mode is not None:
+        mode, rule = reset_mode, "option"
+    elif "reset_mode" in md:
+        mode = str(md["reset_mode"].decode() if isinstance(md["reset_mode"], bytes) else md["reset_mode"])
+        rule = "metadata"
+        if mode in ("zero", "to_v_reset", "reset"):
+            mode = "to_value"
+        if mode not in ("subtract", "to_value"):
+            raise NirImportError(f"{where}: node '{n}': metadata reset_mode {mode!r} is not 'subtract'/'to_value'")
+    elif legacy_subtract:
+        mode, rule = "subtract", "writer version < 1.0.6"
+    else:
+        mode, rule = ("subtract", "default for IF") if t == "IF" else ("to_value", "default for LIF")
+    if mode == "to_value" and not np.allclose(v_reset, v_reset[0]):
+        raise NirImportError(f"{where}: node '{n}': v_reset differs between channels; one value per layer")
+    decisions["reset"].append({"layer": n, "reset_mode": mode, "rule": rule})
+    if "v_init" in md:
+        v_init = _per_channel(n, "v_init", md["v_init"], shape)
+        vrule = "metadata v_init"
+    elif "v_init_frac" in md:
+        v_init = float(np.asarray(md["v_init_frac"])) * thr
+        vrule = "metadata v_init_frac"
+    elif v_init_frac is not None:
+        v_init = float(v_init_frac) * thr
+        vrule = "option v_init_frac"
+    else:
+        v_init = np.zeros(shape[0])
+        vrule = "default 0"
+    decisions.setdefault("v_init", []).append({"layer": n, "rule": vrule})
+    comp = md.get("comparator", comparator)
+    comp = comp.decode() if isinstance(comp, bytes) else str(comp)
+    return FloatLayer(name=n, neuron="lif" if t == "LIF" else "if", shape=shape, synapses=val.synapses, bias=bias,
+                      threshold=thr, v_init=v_init, beta=beta, reset=mode, v_reset=float(v_reset[0]),
+                      comparator=comp if comp in (">=", ">") else comparator, extra={"nir_type": t})
+
+
+def _finish_output(n, ins, layers, where):
+    if len(ins) > 1:
+        val = _sum_currents(n, "Output", ins, where)
+    else:
+        val = ins[0]
+    if isinstance(val, _Current):
+        layers.append(FloatLayer(name=n if n not in [l.name for l in layers] else f"{n}_readout", neuron="integrator",
+                                 shape=val.shape, synapses=val.synapses, bias=val.bias,
+                                 threshold=np.ones(val.shape[0]), v_init=np.zeros(val.shape[0]),
+                                 extra={"readout": "terminal weighted node"}))
+        return val
+    m = val
+    if m.source == "input":
+        raise NirImportError(f"{where}: Output node '{n}' is fed directly by the input; the graph has no layer")
+    src = next(l for l in layers if l.name == m.source)
+    if src.neuron == "integrator" and m.pool is None and not m.flatten:
+        return val
+    c = int(np.prod(m.shape))
+    if c > 4096:
+        raise NirImportError(f"{where}: Output node '{n}' reads {c} spiking neurons; a spike-count readout supports "
+                             "at most 4096")
+    syn = FloatSynapse(source=m.source, op="dense", weight=np.eye(c), input_shape=(c,), pool=m.pool,
+                       flatten=len(m.shape) > 1 or m.flatten)
+    layers.append(FloatLayer(name=f"{n}_count", neuron="integrator", shape=(c,), synapses=[syn], bias=np.zeros(c),
+                             threshold=np.ones(c), v_init=np.zeros(c),
+                             extra={"readout": f"spike count of layer '{m.source}'"}))
+    return val
