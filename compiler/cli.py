@@ -1,0 +1,82 @@
+"""``atsnn compile MODEL.nir -o DIR``: import, quantize, map; print the mapping summary."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compile", help="compile a NIR model onto the array (writes a Program directory)")
+    p.add_argument("model", help="NIR file (.nir)")
+    p.add_argument("-o", "--out", required=True, help="output Program directory")
+    p.add_argument("--hw", default=None, help="hardware preset or TOML file (default atsnn28)")
+    p.add_argument("--reset-mode", choices=["subtract", "to_value"], default=None)
+    p.add_argument("--dt", default="auto", help="'auto' or a number (seconds per timestep)")
+    p.add_argument("--comparator", choices=[">=", ">"], default=">=")
+    p.add_argument("--v-init-frac", type=float, default=None, help="initial membrane as a fraction of threshold")
+    p.add_argument("--calib", default=None, help="NPZ with array 'x' of calibration inputs (sets the input range)")
+    p.add_argument("--input-max", type=float, default=None, help="largest input value (instead of --calib)")
+    p.add_argument("--logit-scale", type=float, default=1.0, help="scale of output membranes fed to the exp table")
+    p.add_argument("--json", action="store_true", help="print the compile report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from atsnn.errors import AtsnnError
+    from atsnn.program import save_program
+    from compiler.mapping import mapping_table
+    from compiler.pipeline import compile_model
+
+    calib = None
+    if args.calib:
+        try:
+            with np.load(args.calib, allow_pickle=False) as z:
+                calib = z["x"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise AtsnnError(f"calibration file '{args.calib}': {exc}") from None
+    input_max = args.input_max
+    if calib is None and input_max is None:
+        input_max = None
+    try:
+        dt = args.dt if args.dt == "auto" else float(args.dt)
+    except ValueError:
+        raise AtsnnError(f"--dt must be 'auto' or a number, not {args.dt!r}") from None
+    try:
+        program = compile_model(args.model, hw=args.hw, calib=calib, input_max=input_max, reset_mode=args.reset_mode,
+                                dt=dt, comparator=args.comparator, v_init_frac=args.v_init_frac,
+                                logit_scale=args.logit_scale)
+    except AtsnnError:
+        raise
+    out = Path(args.out)
+    tmp = Path(tempfile.mkdtemp(prefix=".atsnn-compile-", dir=out.parent if out.parent.exists() else None))
+    try:
+        save_program(program, tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.replace(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps(program.report, indent=1, default=str))
+        return 0
+    hw = program.hardware
+    print(f"compiled {program.name} for {hw.name} ({hw.pe_count} PEs + AT unit) -> {out}")
+    for d in program.report["decisions"].get("reset", []):
+        print(f"  reset of layer {d['layer']}: {d['reset_mode']} (decided by {d['rule']})")
+    print(f"  dt = {program.report['decisions'].get('dt')}, comparator {program.report['decisions'].get('comparator')}, "
+          f"input scale {program.input.scale:.6g} per LSB")
+    print(f"  early exit on the AT unit: {'yes' if program.early_exit else 'no'}")
+    table = mapping_table(program.layers)
+    with __import__("pandas").option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False))
+    for w in program.report.get("warnings", []):
+        print(f"  warning: {w}")
+    return 0

@@ -1,0 +1,78 @@
+"""The compile pipeline: import -> quantize -> map -> Program.
+
+``compile_model(source, hw=..., calib=..., ...)`` accepts a ``.nir`` path, an
+in-memory ``nir.NIRGraph`` or a :class:`compiler.ir.FloatNetwork`, and
+returns a validated :class:`atsnn.program.Program` whose ``report`` records
+every decision (reset rule, dt, comparator, scales, leak errors, mapping).
+It writes nothing; :func:`atsnn.program.save_program` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from atsnn.config import HardwareConfig, load_hardware
+from atsnn.errors import MappingError, QuantizationError
+from atsnn.program import AtParams, Program, validate_program
+from compiler.ir import FloatNetwork
+from compiler.mapping import map_program_layers, mapping_table
+from compiler.quantize import choose_input_scale, quantize_network
+
+
+def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None, calib: np.ndarray | None = None,
+                  input_max: float | None = None, reset_mode: str | None = None, dt: Any = "auto",
+                  comparator: str = ">=", v_init_frac: float | None = None, logit_scale: float = 1.0,
+                  name: str | None = None) -> Program:
+    """Compile a model onto the hardware; see the module docstring."""
+    if not isinstance(hw, HardwareConfig):
+        hw = load_hardware(hw)
+    if isinstance(source, FloatNetwork):
+        net = source
+    else:
+        from compiler.nir_import import import_nir
+        net = import_nir(source, reset_mode=reset_mode, dt=dt, comparator=comparator, v_init_frac=v_init_frac)
+    if input_max is None and calib is None:
+        input_max = net.decisions.get("input_max")
+    input_scale = choose_input_scale(net, hw, calib, input_max)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layers, inp, qreport = quantize_network(net, hw, input_scale=input_scale)
+    early_exit = map_program_layers(layers, net.output, hw)
+    at = None
+    if early_exit:
+        from hwsim.reference import exp_constants
+        out = next(l for l in layers if l.name == net.output)
+        try:
+            mult, d_clip = exp_constants(hw, out.scale, logit_scale)
+        except ValueError as exc:
+            raise QuantizationError(f"output layer '{out.name}': {exc}; raise logit_scale") from None
+        at = AtParams(exp_mult=mult, d_clip=d_clip, logit_scale=float(logit_scale))
+    report = dict(source=str(net.decisions.get("source", net.name)), decisions=_jsonable(net.decisions),
+                  quantization=qreport, mapping=mapping_table(layers).to_dict(orient="records"),
+                  warnings=[str(w.message) for w in caught], input_scale=input_scale,
+                  early_exit=early_exit,
+                  synthetic_weights=bool(net.decisions.get("synthetic_weights", False)))
+    if not early_exit:
+        report["warnings"].append(f"output layer '{net.output}' does not fit the AT unit: no early exit")
+    program = Program(name=name or net.name, hardware=hw, input=inp, layers=layers, output=net.output,
+                      early_exit=early_exit, at=at, report=report)
+    validate_program(program)
+    return program
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x

@@ -1,0 +1,164 @@
+"""Quantize a :class:`FloatNetwork` to the numeric contract (docs/hardware.md sec. 2).
+
+Per layer: per-channel float thresholds are folded into the incoming weights,
+bias, initial and reset potentials (``W_c / theta_c``), so the layer has one
+threshold of 1.0; then one real scale ``s_l`` (the membrane LSB) is chosen so
+the largest weight (times the real value of one input unit) uses the full
+``weight_bits`` range, unless the threshold would not fit ``threshold_bits``.
+Integer weights, threshold, bias, ``v_init`` and ``v_reset`` follow by
+rounding; the leak factor maps to the nearest ``1 - 2**-k``. The accumulator
+bound of contract sec. 2 is checked for every layer.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from atsnn.config import HardwareConfig
+from atsnn.errors import QuantizationError
+from atsnn.program import InputSpec, Layer, Synapse
+from compiler.ir import FloatLayer, FloatNetwork
+
+
+def leak_shift_for(beta: float, hw: HardwareConfig, layer: str) -> tuple[int, float]:
+    """Nearest ``k`` with ``1 - 2**-k`` to ``beta`` (``k = 0``: no leak); returns (k, |error|)."""
+    if beta >= 1.0:
+        return 0, 0.0
+    if beta <= 0.0:
+        raise QuantizationError(f"layer '{layer}': leak factor {beta:g} cannot be made by a shift (needs > 0)")
+    best_k, best_err = 0, abs(1.0 - beta)
+    for k in range(1, hw.max_leak_shift + 1):
+        err = abs((1.0 - 2.0 ** -k) - beta)
+        if err < best_err:
+            best_k, best_err = k, err
+    return best_k, best_err
+
+
+def _max_input(syn, net: FloatNetwork, hw: HardwareConfig) -> int:
+    if syn.source == "input":
+        return hw.input_max if net.input_encoding == "direct" else 1
+    if syn.pool is not None:
+        return syn.pool.kernel[0] * syn.pool.kernel[1]
+    return 1
+
+
+def choose_input_scale(net: FloatNetwork, hw: HardwareConfig, calib: np.ndarray | None,
+                       input_max: float | None) -> float:
+    """Real value of one input LSB: ``input_max / (2**input_bits - 1)``."""
+    if net.input_encoding != "direct":
+        return 1.0
+    if input_max is None:
+        if calib is None:
+            raise QuantizationError("the input range is unknown: give calibration data or input_max")
+        calib = np.asarray(calib, dtype=np.float64)
+        if not np.all(np.isfinite(calib)):
+            raise QuantizationError("calibration data contains NaN or inf")
+        if calib.min() < 0:
+            raise QuantizationError(f"calibration inputs must be non-negative (min {calib.min():g}); "
+                                    "fold the normalisation into the first layer")
+        input_max = float(calib.max())
+    if not input_max > 0:
+        raise QuantizationError(f"input_max must be positive, not {input_max!r}")
+    return float(input_max) / hw.input_max
+
+
+def quantize_network(net: FloatNetwork, hw: HardwareConfig, *, input_scale: float) -> tuple[list[Layer], InputSpec,
+                                                                                            list[dict[str, Any]]]:
+    """Integer layers, the input spec and a per-layer quantization report."""
+    layers: list[Layer] = []
+    report: list[dict[str, Any]] = []
+    for fl in net.layers:
+        layer, rep = _quantize_layer(fl, net, hw, input_scale)
+        layers.append(layer)
+        report.append(rep)
+    inp = InputSpec(shape=tuple(net.input_shape), encoding=net.input_encoding, scale=float(input_scale),
+                    bits=hw.numeric.input_bits)
+    return layers, inp, report
+
+
+def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input_scale: float):
+    c = fl.shape[0]
+    integrator = fl.neuron == "integrator"
+    thr = np.ones(c) if integrator else np.asarray(fl.threshold, dtype=np.float64)
+    if np.any(thr <= 0) or not np.all(np.isfinite(thr)):
+        raise QuantizationError(f"layer '{fl.name}': thresholds must be positive and finite")
+    ws = []
+    for syn in fl.synapses:
+        unit = input_scale if syn.source == "input" else 1.0
+        w = np.asarray(syn.weight, dtype=np.float64) * unit
+        if syn.op == "conv_transpose2d":
+            w = w / thr.reshape(1, -1, 1, 1)
+        else:
+            w = w / thr.reshape((-1,) + (1,) * (w.ndim - 1))
+        if not np.all(np.isfinite(w)):
+            raise QuantizationError(f"layer '{fl.name}': weights from '{syn.source}' are not finite")
+        ws.append(w)
+    bias = np.asarray(fl.bias, dtype=np.float64) / thr
+    v_init = np.asarray(fl.v_init, dtype=np.float64) / thr
+    wmax = max((float(np.abs(w).max()) if w.size else 0.0) for w in ws) if ws else 0.0
+    if wmax == 0.0:
+        wmax = 1.0
+    scale = wmax / hw.weight_max
+    notes = []
+    if not integrator and 1.0 / scale > hw.threshold_max:
+        scale = 1.0 / hw.threshold_max
+        notes.append("threshold limited the scale; small weights lose precision")
+    if not integrator and 1.0 / scale < 8:
+        notes.append(f"threshold is only {1.0 / scale:.1f} LSB: coarse firing resolution")
+    syns: list[Synapse] = []
+    clipped = 0
+    bound = np.zeros(c)
+    for syn, w in zip(fl.synapses, ws):
+        wi = np.rint(w / scale)
+        clipped += int(np.sum((wi < hw.weight_min) | (wi > hw.weight_max)))
+        wi = np.clip(wi, hw.weight_min, hw.weight_max).astype(np.int32)
+        mx = _max_input(syn, net, hw)
+        if syn.op == "conv_transpose2d":
+            per_out = np.abs(wi).sum(axis=(0, 2, 3)) * mx
+        else:
+            per_out = np.abs(wi).reshape(wi.shape[0], -1).sum(axis=1) * mx
+        if syn.op == "dense":
+            # dense rows are per neuron; fold to channels for the bound (max within channel)
+            per_ch = per_out.reshape(c, -1).max(axis=1) if per_out.size != c else per_out
+        else:
+            per_ch = per_out
+        bound = bound + per_ch
+        syns.append(Synapse(source=syn.source, op=syn.op, weight=wi, input_shape=tuple(syn.input_shape),
+                            stride=tuple(syn.stride), padding=tuple(syn.padding),
+                            output_padding=tuple(syn.output_padding), pool=syn.pool, flatten=bool(syn.flatten),
+                            max_input=int(mx)))
+    bi = np.rint(bias / scale)
+    bias_clipped = int(np.sum((bi < hw.bias_min) | (bi > hw.bias_max)))
+    bi = np.clip(bi, hw.bias_min, hw.bias_max).astype(np.int64)
+    bound = bound + np.abs(bi)
+    if bound.max(initial=0) > hw.accumulator_max:
+        ch = int(np.argmax(bound))
+        raise QuantizationError(f"layer '{fl.name}': channel {ch} can accumulate {int(bound[ch])} per timestep, more "
+                                f"than numeric.accumulator_bits = {hw.numeric.accumulator_bits} allows "
+                                f"({hw.accumulator_max}); widen the accumulator or reduce the fan-in")
+    vmin, vmax = (hw.at_membrane_min, hw.at_membrane_max) if integrator else (hw.membrane_min, hw.membrane_max)
+    vi = np.clip(np.rint(v_init / scale), vmin, vmax).astype(np.int64)
+    thr_int = 0 if integrator else int(round(1.0 / scale))
+    k, leak_err = leak_shift_for(fl.beta, hw, fl.name)
+    if fl.reset == "to_value":
+        vr = fl.v_reset / float(thr[0]) if np.allclose(thr, thr[0]) else 0.0
+        if not np.allclose(thr, thr[0]) and fl.v_reset != 0:
+            raise QuantizationError(f"layer '{fl.name}': hard reset to {fl.v_reset:g} with per-channel thresholds "
+                                    "cannot be folded")
+        v_reset = int(np.clip(round(vr / scale), vmin, vmax))
+    else:
+        v_reset = 0
+    if clipped or bias_clipped:
+        warnings.warn(f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to the integer range")
+    layer = Layer(name=fl.name, neuron=fl.neuron, shape=tuple(fl.shape), synapses=syns, bias=bi,
+                  threshold=thr_int, v_init=vi, leak_shift=k, reset=fl.reset if not integrator else "subtract",
+                  v_reset=v_reset, comparator=fl.comparator, scale=float(scale), extra=dict(fl.extra))
+    rep = dict(layer=fl.name, neuron=fl.neuron, scale=float(scale), threshold=thr_int, leak_shift=k,
+               leak_factor=float(fl.beta), leak_error=float(leak_err), weights_clipped=clipped,
+               biases_clipped=bias_clipped, max_accumulation=int(bound.max(initial=0)),
+               accumulator_limit=hw.accumulator_max, notes=notes)
+    return layer, rep
