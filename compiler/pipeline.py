@@ -36,7 +36,8 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
         from compiler.nir_import import import_nir
         net = import_nir(source, reset_mode=reset_mode, dt=dt, comparator=comparator, v_init_frac=v_init_frac)
     if input_max is None and calib is None:
-        input_max = net.decisions.get("input_max")
+        # default input range: values normalised to [0, 1] (recorded in the report)
+        input_max = float(net.decisions.get("input_max", 1.0))
     input_scale = choose_input_scale(net, hw, calib, input_max)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1,0 +1,81 @@
+"""``atsnn simulate PROGRAM_DIR --data digits|FILE.npz --policy ... -o RUN_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("simulate", help="simulate a compiled Program: accuracy, timesteps, energy, latency, FPS")
+    p.add_argument("program", help="compiled Program directory (from 'atsnn compile')")
+    p.add_argument("--data", default="digits", help="'digits' or an .npz with arrays x (and y)")
+    p.add_argument("--policy", choices=["fixed", "dtsnn", "atsn", "all"], default="all")
+    p.add_argument("--T", type=int, default=8, help="maximum timesteps")
+    p.add_argument("--theta", type=float, default=0.3, help="DTSNN entropy threshold in (0, 1]")
+    p.add_argument("--cl-init", type=float, default=0.999, help="ATSN CL_init in (0, 1]")
+    p.add_argument("--tau-cl", type=float, default=0.999, help="ATSN tau_CL in (0, 1]")
+    p.add_argument("--samples", type=int, default=None, help="use the first N samples")
+    p.add_argument("--costs", default=None, help="cost table preset or TOML (default sata28-500mhz)")
+    p.add_argument("--dram", default=None, help="DRAM technology of the cost table")
+    p.add_argument("--sweep", action="store_true", help="also sweep theta and the (CL_init, tau_CL) grid")
+    p.add_argument("-o", "--out", required=True, help="run directory for the tables")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def sweep_grids():
+    import numpy as np
+    thetas = np.round(np.linspace(0.05, 1.0, 20), 4)
+    cl = np.round(np.linspace(0.9950, 0.9998, 20), 5)  # seed 001 sec. 3.5 range
+    return thetas, cl, cl
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from atsnn.errors import SimulationInputError
+    from atsnn.program import load_program
+    from hwsim.datasets import load_data
+    from hwsim.engine import simulate
+    from hwsim.policies import check_params, evaluate, sweep_atsn, sweep_dtsnn
+    from hwsim.results import write_run
+
+    if args.T < 1:
+        raise SimulationInputError(f"--T must be >= 1, not {args.T}")
+    program = load_program(args.program)
+    policies = ["fixed", "dtsnn", "atsn"] if args.policy == "all" else [args.policy]
+    if not program.early_exit and "atsn" in policies:
+        if args.policy == "atsn":
+            raise SimulationInputError(f"program '{program.name}' has no AT unit for its output layer; "
+                                       "ATSN needs early exit (use --policy fixed or dtsnn)")
+        policies.remove("atsn")
+    for p in policies:
+        check_params(p, args.theta, args.cl_init, args.tau_cl)
+    x, y, dname = load_data(args.data, tuple(program.input.shape))
+    if args.samples is not None:
+        if args.samples < 1:
+            raise SimulationInputError(f"--samples must be >= 1, not {args.samples}")
+        x, y = x[:args.samples], (None if y is None else y[:args.samples])
+    trace = simulate(program, x, y, T=args.T, costs=args.costs, dram=args.dram,
+                     progress=not args.quiet and sys.stderr.isatty())
+    results = [evaluate(trace, p, theta=args.theta, cl_init=args.cl_init, tau_cl=args.tau_cl)
+               if p != "fixed" else evaluate(trace, "fixed") for p in policies]
+    sweeps = None
+    if args.sweep:
+        th, a, b = sweep_grids()
+        sweeps = (sweep_dtsnn(trace, th), sweep_atsn(trace, a, b) if program.early_exit else None)
+    summary = write_run(args.out, trace, results, dataset=dname, sweeps=sweeps)
+    if args.json:
+        print(json.dumps(summary, indent=1, default=str))
+        return 0
+    print(f"{program.name} on {summary['hardware']} ({trace.costs.ref}), {trace.samples} samples of {dname}, T <= {args.T}")
+    print(f"{'policy':8s} {'accuracy':>9s} {'avg T':>6s} {'energy/inf':>12s} {'latency':>10s} {'FPS':>9s} {'saved':>7s}")
+    for p, s in summary["policies"].items():
+        acc = "-" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
+        saved = "-" if s["energy_saved_vs_fixed_pct"] is None else f"{s['energy_saved_vs_fixed_pct']:.1f}%"
+        print(f"{p:8s} {acc:>9s} {s['avg_timestep']:6.2f} {s['energy_per_inference_uj']:9.3f} uJ "
+              f"{s['latency_per_inference_ms'] * 1e3:7.2f} us {s['fps']:9.0f} {saved:>7s}")
+    print(f"tables written to {args.out}")
+    return 0

@@ -1,0 +1,57 @@
+"""Datasets the simulator CLI can load by name or from an NPZ file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from atsnn.errors import SimulationInputError
+
+
+def digits_test_split() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn digits (ships with the package), 30 % stratified test split, random_state 0.
+
+    Values are normalised to [0, 1] (pixel / 16), images (n, 1, 8, 8).
+    """
+    try:
+        from workloads.digits import load_split
+        _, _, x, y = load_split()
+        x = np.asarray(x, dtype=np.float64)
+        return x.reshape(x.shape[0], 1, 8, 8) / (16.0 if x.max() > 1.0 else 1.0), np.asarray(y)
+    except ImportError:
+        pass
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    d = load_digits()
+    _, xt, _, yt = train_test_split(d.data, d.target, test_size=0.3, stratify=d.target, random_state=0)
+    return (xt / 16.0).reshape(-1, 1, 8, 8), yt
+
+
+def load_data(spec: str, input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """``digits`` or an NPZ file with ``x`` (and optional ``y``); reshaped to the program's input."""
+    if spec == "digits":
+        x, y = digits_test_split()
+        name = "digits (scikit-learn, 30% test split, pixels/16)"
+    else:
+        p = Path(spec)
+        if not p.is_file():
+            raise SimulationInputError(f"data file '{spec}' does not exist (use 'digits' or an .npz with x and y)")
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                if "x" not in z.files:
+                    raise SimulationInputError(f"data file '{spec}' has no array 'x' (found: {', '.join(z.files)})")
+                x = z["x"]
+                y = z["y"] if "y" in z.files else None
+        except SimulationInputError:
+            raise
+        except Exception as exc:
+            raise SimulationInputError(f"data file '{spec}' cannot be read: {exc}") from None
+        name = p.name
+    n = x.shape[0]
+    if x.shape[1:] != tuple(input_shape):
+        if int(np.prod(x.shape[1:])) == int(np.prod(input_shape)):
+            x = x.reshape((n,) + tuple(input_shape))
+        else:
+            raise SimulationInputError(f"data has shape {x.shape[1:]} per sample; the program expects {input_shape}")
+    return x, y, name

@@ -1,0 +1,229 @@
+"""The exact simulator: run a Program for T timesteps and record everything per sample and timestep.
+
+:func:`simulate` streams samples in batches (memory stays bounded), computes
+the functional result with exact integer arithmetic (float32 GEMM on integer
+values, checked below 2**24) and the Numba neuron kernel, and counts events,
+synops, spikes, saturations, cycles (contract sec. 6) and energy per
+component (sec. 8) for every layer. The resulting :class:`Trace` holds the
+fixed-T run; exit policies (:mod:`hwsim.policies`) are evaluated from it
+exactly, because membranes up to T do not depend on the policy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from atsnn.config import HardwareConfig
+from atsnn.costs import CostTable, load_costs
+from atsnn.errors import SimulationInputError
+from atsnn.program import Program
+from hwsim.energy import COMPONENTS, ActionEnergy
+from hwsim.inputs import check_spike_input, quantize_input
+from hwsim.kernels import update_layer
+from hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
+from hwsim.tables import build_tables, event_positions
+
+LAYER_FIELDS = ("events", "synops", "updates", "spikes", "sat_hi", "sat_lo", "compute_cycles", "stall_cycles",
+                "cycles", "glb_bytes", "dram_bytes")
+
+
+@dataclass
+class Trace:
+    """Fixed-T record of a simulation (arrays are (samples, T) unless noted)."""
+
+    program: Program
+    costs: CostTable
+    T: int
+    u: np.ndarray  # (S, T, C) int64 output membranes
+    labels: np.ndarray | None
+    layers: dict[str, dict[str, np.ndarray]]  # layer -> field -> (S, T); plus "energy_<component>"
+    busy: dict[str, np.ndarray]  # layer -> (P,) summed busy cycles
+    busy_norm: dict[str, float]  # layer -> summed compute cycles
+    input_load_cycles: int
+    input_load_energy_pj: float
+    action: ActionEnergy
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return self.u.shape[0]
+
+    def step_cycles(self) -> np.ndarray:
+        """(S, T) cycles of each timestep over all layers (no policy unit)."""
+        return sum(d["cycles"] for d in self.layers.values())
+
+    def step_energy(self) -> dict[str, np.ndarray]:
+        """component -> (S, T) dynamic energy per timestep over all layers (no leakage, no policy unit)."""
+        out = {c: np.zeros(self.u.shape[:2]) for c in COMPONENTS if c != "leakage"}
+        for d in self.layers.values():
+            for c in out:
+                out[c] = out[c] + d[f"energy_{c}"]
+        return out
+
+
+def _resolve_costs(costs, dram=None) -> CostTable:
+    if isinstance(costs, CostTable):
+        return costs
+    return load_costs(costs, dram=dram)
+
+
+def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, *, T: int,
+             costs: CostTable | str | None = None, dram: str | None = None, batch_size: int | None = None,
+             progress: bool = False, already_quantized: bool = False) -> Trace:
+    """Run ``program`` on inputs ``x`` for ``T`` timesteps; see the module docstring."""
+    if not isinstance(T, (int, np.integer)) or T < 1:
+        raise SimulationInputError(f"T must be an integer >= 1, not {T!r}")
+    T = int(T)
+    hw = program.hardware
+    ct = _resolve_costs(costs, dram)
+    action = ActionEnergy(hw, ct)
+    if program.input.encoding == "spikes":
+        xq = check_spike_input(program, x, T)
+    elif already_quantized:
+        xq = np.asarray(x, dtype=np.int64)
+        if xq.shape[1:] != tuple(program.input.shape):
+            raise SimulationInputError(f"inputs have shape {xq.shape[1:]}, expected {tuple(program.input.shape)}")
+        if xq.size and (xq.min() < 0 or xq.max() > (1 << program.input.bits) - 1):
+            raise SimulationInputError(f"quantized inputs outside [0, {(1 << program.input.bits) - 1}]")
+    else:
+        xq = quantize_input(program, x)
+    n = xq.shape[0]
+    if n < 1:
+        raise SimulationInputError("no input samples")
+    if labels is not None:
+        labels = np.asarray(labels).astype(np.int64).ravel()
+        if labels.shape[0] != n:
+            raise SimulationInputError(f"{labels.shape[0]} labels for {n} samples")
+    tables = build_tables(program)
+    if batch_size is None:
+        per_sample = sum(l.neurons for l in program.layers) * 16 + int(np.prod(program.input.shape)) * 8
+        batch_size = int(max(1, min(256, (256 << 20) // max(per_sample * 8, 1))))
+    C = program.output_layer.neurons
+    u = np.zeros((n, T, C), dtype=np.int64)
+    rec = {l.name: {f: np.zeros((n, T), dtype=np.int64 if "bytes" not in f else np.float64) for f in LAYER_FIELDS}
+           for l in program.layers}
+    for l in program.layers:
+        for c in COMPONENTS:
+            if c != "leakage":
+                rec[l.name][f"energy_{c}"] = np.zeros((n, T))
+    busy = {l.name: np.zeros(len(l.mapping.chunk_sizes)) for l in program.layers}
+    busy_norm = {l.name: 0.0 for l in program.layers}
+    weights32 = {(l.name, i): s.weight.astype(np.float32) for l in program.layers for i, s in enumerate(l.synapses)}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=n, unit="sample", desc=f"hwsim {program.name}", leave=False)
+    for b0 in range(0, n, batch_size):
+        b1 = min(n, b0 + batch_size)
+        _run_batch(program, hw, action, tables, weights32, xq[b0:b1], T, u[b0:b1], rec, busy, busy_norm, b0, b1)
+        if bar is not None:
+            bar.update(b1 - b0)
+    if bar is not None:
+        bar.close()
+    in_bytes = math.ceil(int(np.prod(program.input.shape)) * program.input.bits / 8)
+    load_cycles = math.ceil(in_bytes / hw.memory.dram_bandwidth_bytes_per_cycle)
+    return Trace(program=program, costs=ct, T=T, u=u, labels=labels, layers=rec, busy=busy, busy_norm=busy_norm,
+                 input_load_cycles=load_cycles, input_load_energy_pj=in_bytes * action.dram, action=action)
+
+
+def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_out, rec, busy, busy_norm, b0, b1):
+    B = xq.shape[0]
+    direct = program.input.encoding == "direct"
+    v = {}
+    bias_n = {}
+    for l in program.layers:
+        per = l.neurons // l.channels
+        v[l.name] = np.repeat(np.asarray(l.v_init, dtype=np.int64), per)[None, :].repeat(B, axis=0)
+        bias_n[l.name] = np.repeat(np.asarray(l.bias, dtype=np.int64), per)
+    cache: dict[Any, Any] = {}
+    cyc = hw.cycles
+    for t in range(T):
+        spikes_now: dict[str, np.ndarray] = {}
+        for l in program.layers:
+            lt = tables[l.name]
+            m = l.mapping
+            acc = np.zeros((B, l.neurons), dtype=np.float32)
+            compute = np.zeros(B)
+            pe_busy = np.zeros((B, len(m.chunk_sizes)))
+            synops = np.zeros(B)
+            deliveries = np.zeros(B)
+            events = np.zeros(B)
+            glb_r = np.zeros(B)
+            for si, (syn, st) in enumerate(zip(l.synapses, lt.synapses)):
+                key = (l.name, si)
+                if syn.source == "input" and direct and key in cache:
+                    cur, epos = cache[key]
+                else:
+                    if syn.source == "input":
+                        src = xq if direct else xq[:, t]
+                    else:
+                        src_layer = program.layer(syn.source)
+                        src = spikes_now[syn.source].reshape((B,) + tuple(src_layer.shape))
+                    xi = synapse_input(syn, src)
+                    cur = apply_synapse(syn, xi, weights32[key]).reshape(B, -1)
+                    epos = event_positions(syn, xi, pixels=(syn.source == "input" and direct)).astype(np.float64)
+                    if syn.source == "input" and direct:
+                        cache[key] = (cur, epos)
+                acc += cur
+                events += epos.sum(axis=1)
+                synops += epos @ st.fanout
+                for j in range(m.passes):
+                    mc = st.maxconn[j].astype(np.float64)
+                    compute += cyc.event * (epos @ (mc > 0)) + cyc.synop * (epos @ mc)
+                    deliveries += epos @ st.reached[j]
+                    conn = st.conn[j].astype(np.float64)
+                    pe_busy += cyc.event * (epos @ (conn > 0).T) + cyc.synop * (epos @ conn.T)
+                if syn.source != "input":
+                    glb_r += math.ceil(program.layer(syn.source).neurons / 8)
+                else:
+                    glb_r += math.ceil(int(np.prod(program.input.shape)) * (program.input.bits if direct else 1) / 8)
+            if np.abs(acc).max(initial=0) >= EXACT_LIMIT:
+                raise SimulationInputError(f"layer '{l.name}': accumulator exceeds the exact range; the program "
+                                           "violates the accumulator bound (recompile)")
+            acc_i = acc.astype(np.int64)
+            upd = cyc.at_update if m.unit == "at" else cyc.update
+            for sizes in lt.pass_sizes:
+                compute += upd * sizes.max()
+                pe_busy += upd * sizes[None, :]
+            spk, counts = update_layer(l, hw, v[l.name], acc_i, bias_n[l.name])
+            spikes_now[l.name] = spk
+            # traffic (contract sec. 6-7)
+            wbytes = synops * hw.numeric.weight_bits / 8
+            glb_w = np.full(B, math.ceil(l.neurons / 8) if l.neuron != "integrator" else 0, dtype=np.float64)
+            glb_r = glb_r + m.spilled_state_bytes_per_timestep / 2
+            glb_w = glb_w + m.spilled_state_bytes_per_timestep / 2
+            dram = np.zeros(B)
+            if not m.weights_resident:
+                if m.weights_in_dram:
+                    dram = dram + wbytes
+                else:
+                    glb_r = glb_r + wbytes
+            transfer = np.maximum(np.ceil((glb_r + glb_w) / hw.memory.glb_bandwidth_bytes_per_cycle),
+                                  np.ceil(dram / hw.memory.dram_bandwidth_bytes_per_cycle))
+            stall = np.maximum(0, transfer - compute)
+            overhead = 0 if m.unit == "at" else cyc.layer_overhead
+            r = rec[l.name]
+            r["events"][b0:b1, t] = events
+            r["synops"][b0:b1, t] = synops
+            r["updates"][b0:b1, t] = l.neurons
+            r["spikes"][b0:b1, t] = counts[:, 0]
+            r["sat_hi"][b0:b1, t] = counts[:, 1]
+            r["sat_lo"][b0:b1, t] = counts[:, 2]
+            r["compute_cycles"][b0:b1, t] = compute
+            r["stall_cycles"][b0:b1, t] = stall
+            r["cycles"][b0:b1, t] = compute + stall + overhead
+            r["glb_bytes"][b0:b1, t] = glb_r + glb_w
+            r["dram_bytes"][b0:b1, t] = dram
+            en = action.layer_energy(unit=m.unit, leak=l.leak_shift > 0, subtract=l.reset == "subtract",
+                                     neurons=l.neurons, deliveries=deliveries, synops=synops,
+                                     spikes=counts[:, 0], glb_read_bytes=glb_r, glb_write_bytes=glb_w,
+                                     dram_bytes=dram, weights_streamed=not m.weights_resident)
+            for c, val in en.items():
+                r[f"energy_{c}"][b0:b1, t] = val
+            busy[l.name] += pe_busy.sum(axis=0)
+            busy_norm[l.name] += float(compute.sum())
+        u_out[:, t, :] = v[program.output]

@@ -1,0 +1,146 @@
+"""Per-layer connectivity tables for the lockstep cycle model (contract sec. 6).
+
+For every layer, pass and synapse: ``conn[p, pos]`` = how many of PE ``p``'s
+neurons in that pass an event at input position ``pos`` reaches. For dense
+synapses every input reaches every neuron of the pass, so one column
+suffices; for convolutions the count does not depend on the input channel,
+so positions are spatial ``(H*W)`` of the synapse input. From ``conn`` come
+``maxconn`` (the lockstep cost of an event), ``reached`` (PEs that take the
+event into their buffer) and ``fanout`` (synops per event).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from atsnn.errors import SimulationInputError
+from atsnn.program import Layer, Program
+
+#: exact mode refuses layers whose tables would exceed this many entries
+MAX_TABLE_ENTRIES = 60_000_000
+
+
+@dataclass
+class SynapseTable:
+    positional: bool  # conv-like (per spatial position) or dense (uniform)
+    conn: list[np.ndarray]  # per pass: (P, positions) int64
+    maxconn: list[np.ndarray]  # per pass: (positions,)
+    reached: list[np.ndarray]  # per pass: (positions,) PEs with conn > 0
+    fanout: np.ndarray  # (positions,) total neurons reached over all passes
+
+
+@dataclass
+class LayerTable:
+    unit: str
+    pass_sizes: list[np.ndarray]  # per pass: (P,) neurons of each PE in the pass
+    synapses: list[SynapseTable]
+
+
+def pass_ranges(layer: Layer) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per pass, (start, stop) flat neuron indices of each PE's slice."""
+    m = layer.mapping
+    chunks = np.asarray(m.chunk_sizes, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(chunks)[:-1]])
+    out = []
+    base = chunks // m.passes
+    extra = chunks % m.passes
+    offs = starts.copy()
+    for j in range(m.passes):
+        size = base + (j < extra)
+        out.append((offs.copy(), offs + size))
+        offs = offs + size
+    return out
+
+
+def _counts_per_spatial(a: np.ndarray, b: np.ndarray, cout: int, hw_out: int) -> np.ndarray:
+    """cnt[p, q] = #channels co with a_p <= co*hw_out + q < b_p."""
+    q = np.arange(hw_out, dtype=np.int64)[None, :]
+    lo = -((q - a[:, None]) // hw_out)  # ceil((a - q) / hw)
+    hi = (b[:, None] - 1 - q) // hw_out
+    lo = np.maximum(lo, 0)
+    hi = np.minimum(hi, cout - 1)
+    return np.maximum(hi - lo + 1, 0)
+
+
+def _conv_conn(syn, layer: Layer, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    cout, ho, wo = layer.shape
+    _, hi, wi = syn.input_shape
+    cnt = _counts_per_spatial(a, b, cout, ho * wo).reshape(len(a), ho, wo)
+    conn = np.zeros((len(a), hi, wi), dtype=np.int64)
+    sh, sw = syn.stride
+    ph, pw = syn.padding
+    if syn.op == "conv2d":
+        kh, kw = syn.weight.shape[2], syn.weight.shape[3]
+        oy, ox = np.arange(ho), np.arange(wo)
+        for ky in range(kh):
+            iy = oy * sh - ph + ky
+            vy = (iy >= 0) & (iy < hi)
+            for kx in range(kw):
+                ix = ox * sw - pw + kx
+                vx = (ix >= 0) & (ix < wi)
+                conn[:, iy[vy][:, None], ix[vx][None, :]] += cnt[:, oy[vy][:, None], ox[vx][None, :]]
+    else:  # conv_transpose2d: input (iy, ix) reaches output (iy*s - p + ky, ix*s - p + kx)
+        kh, kw = syn.weight.shape[2], syn.weight.shape[3]
+        iy_all, ix_all = np.arange(hi), np.arange(wi)
+        for ky in range(kh):
+            oy = iy_all * sh - ph + ky
+            vy = (oy >= 0) & (oy < ho)
+            for kx in range(kw):
+                ox = ix_all * sw - pw + kx
+                vx = (ox >= 0) & (ox < wo)
+                conn[:, iy_all[vy][:, None], ix_all[vx][None, :]] += cnt[:, oy[vy][:, None], ox[vx][None, :]]
+    return conn.reshape(len(a), hi * wi)
+
+
+def build_layer_table(layer: Layer) -> LayerTable:
+    m = layer.mapping
+    ranges = pass_ranges(layer)
+    sizes = [b - a for a, b in ranges]
+    syn_tables = []
+    for syn in layer.synapses:
+        positional = syn.op != "dense"
+        if positional:
+            entries = m.passes * len(ranges[0][0]) * syn.input_shape[1] * syn.input_shape[2]
+            if entries > MAX_TABLE_ENTRIES:
+                raise SimulationInputError(f"layer '{layer.name}' is too large for the exact simulator "
+                                           f"({entries} table entries); use the analytic mode")
+        conns, maxc, reached = [], [], []
+        fan = None
+        for (a, b) in ranges:
+            if positional:
+                c = _conv_conn(syn, layer, a, b)
+            else:
+                c = (b - a).reshape(-1, 1).astype(np.int64)
+            conns.append(c)
+            maxc.append(c.max(axis=0))
+            reached.append((c > 0).sum(axis=0))
+            fan = c.sum(axis=0) if fan is None else fan + c.sum(axis=0)
+        syn_tables.append(SynapseTable(positional=positional, conn=conns, maxconn=maxc, reached=reached, fanout=fan))
+    return LayerTable(unit=m.unit, pass_sizes=sizes, synapses=syn_tables)
+
+
+def build_tables(program: Program) -> dict[str, LayerTable]:
+    return {l.name: build_layer_table(l) for l in program.layers}
+
+
+def event_positions(syn, x: np.ndarray, *, pixels: bool) -> np.ndarray:
+    """Events per position (B, positions) of a synapse input x (B, *input_shape).
+
+    Pixels produce popcount(x) events (bit-serial), counts produce x events.
+    Dense inputs collapse to one column (their connectivity is uniform).
+    """
+    ev = _popcount(x) if pixels else x
+    if syn.op == "dense":
+        return ev.reshape(ev.shape[0], -1).sum(axis=1, keepdims=True)
+    return ev.sum(axis=1).reshape(ev.shape[0], -1)
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.int64)
+    c = np.zeros_like(x)
+    while np.any(x):
+        c += x & 1
+        x = x >> 1
+    return c
