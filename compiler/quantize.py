@@ -24,6 +24,10 @@ from atsnn.program import InputSpec, Layer, Synapse
 from compiler.ir import FloatLayer, FloatNetwork
 
 
+#: the threshold takes at most 1/16 of the positive membrane range (docs/hardware.md sec. 9)
+MEMBRANE_HEADROOM = 16
+
+
 def leak_shift_for(beta: float, hw: HardwareConfig, layer: str) -> tuple[int, float]:
     """Nearest ``k`` with ``1 - 2**-k`` to ``beta`` (``k = 0``: no leak); returns (k, |error|)."""
     if beta >= 1.0:
@@ -104,9 +108,12 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
         wmax = 1.0
     scale = wmax / hw.weight_max
     notes = []
-    if not integrator and 1.0 / scale > hw.threshold_max:
-        scale = 1.0 / hw.threshold_max
-        notes.append("threshold limited the scale; small weights lose precision")
+    # membrane headroom: the threshold uses at most 1/MEMBRANE_HEADROOM of the positive membrane range,
+    # so a timestep's excess current above threshold is kept (not saturated) up to that many thresholds
+    cap = min(hw.threshold_max, hw.membrane_max // MEMBRANE_HEADROOM)
+    if not integrator and 1.0 / scale > cap:
+        scale = 1.0 / cap
+        notes.append(f"threshold capped at {cap} LSB for membrane headroom; small weights lose precision")
     if not integrator and 1.0 / scale < 8:
         notes.append(f"threshold is only {1.0 / scale:.1f} LSB: coarse firing resolution")
     syns: list[Synapse] = []
