@@ -19,7 +19,7 @@ def quantize_input(program: Program, x_real: np.ndarray) -> np.ndarray:
     if x.dtype.kind not in "biuf":
         raise SimulationInputError(f"inputs must be numeric, not dtype {x.dtype}")
     if x.ndim >= 1 and x.shape[1:] != shape:
-        if x.ndim == 2 and x.shape[1] == int(np.prod(shape)):
+        if x.ndim >= 2 and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
             x = x.reshape((x.shape[0],) + shape)
         else:
             raise SimulationInputError(f"inputs have shape {x.shape[1:]} per sample; program "

@@ -111,3 +111,213 @@ def at_exit(sigma_sum: np.ndarray | int, cl_t: np.ndarray | int, hw: HardwareCon
     """Eq. 18 in integers: exit when ``ONE * 2**Q > CL_t * S``."""
     return (hw.exp_one << hw.at.cl_frac_bits) > np.asarray(cl_t, dtype=np.int64) * np.asarray(sigma_sum,
                                                                                                dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- network level (sec. 3, 6)
+def _ref_pool(x: np.ndarray, pool) -> np.ndarray:
+    kh, kw = pool.kernel
+    sh, sw = pool.stride
+    ph, pw = pool.padding
+    x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    b, c, h, w = x.shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.zeros((b, c, oh, ow), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            out += x[:, :, ky:ky + sh * (oh - 1) + 1:sh, kx:kx + sw * (ow - 1) + 1:sw]
+    return out
+
+
+def _ref_conv(x: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:
+    """Integer conv2d by summing shifted products over kernel offsets (int64, no GEMM)."""
+    cout, cin, kh, kw = w.shape
+    ph, pw = padding
+    x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    b, _, h, wd = x.shape
+    oh, ow = (h - kh) // stride[0] + 1, (wd - kw) // stride[1] + 1
+    out = np.zeros((b, cout, oh, ow), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            patch = x[:, :, ky:ky + stride[0] * (oh - 1) + 1:stride[0], kx:kx + stride[1] * (ow - 1) + 1:stride[1]]
+            out += np.einsum("bchw,oc->bohw", patch, w[:, :, ky, kx].astype(np.int64))
+    return out
+
+
+def _ref_conv_transpose(x: np.ndarray, w: np.ndarray, stride, padding, output_padding) -> np.ndarray:
+    """Integer transposed conv by scattering every input position (PyTorch semantics)."""
+    cin, cout, kh, kw = w.shape
+    b, _, h, wd = x.shape
+    oh = (h - 1) * stride[0] - 2 * padding[0] + kh + output_padding[0]
+    ow = (wd - 1) * stride[1] - 2 * padding[1] + kw + output_padding[1]
+    full = np.zeros((b, cout, (h - 1) * stride[0] + kh + output_padding[0],
+                     (wd - 1) * stride[1] + kw + output_padding[1]), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            contrib = np.einsum("bchw,co->bohw", x, w[:, :, ky, kx].astype(np.int64))
+            full[:, :, ky:ky + stride[0] * (h - 1) + 1:stride[0], kx:kx + stride[1] * (wd - 1) + 1:stride[1]] += contrib
+    return full[:, :, padding[0]:padding[0] + oh, padding[1]:padding[1] + ow]
+
+
+def _ref_reach(syn, layer_shape, pos: int) -> np.ndarray:
+    """Flat output neurons reached by an event at input position ``pos`` (all of them for dense)."""
+    if syn.op == "dense":
+        return np.arange(int(np.prod(layer_shape)))
+    cout, oh, ow = layer_shape
+    _, ih, iw = syn.input_shape
+    y, x = divmod(pos, iw)
+    kh, kw = syn.weight.shape[2], syn.weight.shape[3]
+    sh, sw = syn.stride
+    ph, pw = syn.padding
+    outs = []
+    for ky in range(kh):
+        for kx in range(kw):
+            if syn.op == "conv2d":
+                ny, nx = y + ph - ky, x + pw - kx
+                if ny % sh or nx % sw:
+                    continue
+                oy, ox = ny // sh, nx // sw
+            else:
+                oy, ox = y * sh - ph + ky, x * sw - pw + kx
+            if 0 <= oy < oh and 0 <= ox < ow:
+                outs.append(oy * ow + ox)
+    sp = np.unique(np.array(outs, dtype=np.int64))
+    return (np.arange(cout)[:, None] * (oh * ow) + sp[None, :]).ravel()
+
+
+def _ref_pass_ranges(layer):
+    m = layer.mapping
+    chunks = np.asarray(m.chunk_sizes, dtype=np.int64)
+    start = 0
+    per_pe = []
+    for c in chunks:
+        base, extra = divmod(int(c), m.passes)
+        sizes = [base + (j < extra) for j in range(m.passes)]
+        s, rng = start, []
+        for z in sizes:
+            rng.append((s, s + z))
+            s += z
+        per_pe.append(rng)
+        start += int(c)
+    return [[per_pe[p][j] for p in range(len(chunks))] for j in range(m.passes)]
+
+
+class ReferenceResult:
+    """Everything :func:`reference_run` observes (arrays indexed [sample, timestep])."""
+
+    def __init__(self):
+        self.u = None
+        self.spikes = {}
+        self.spike_counts = {}
+        self.sat_hi = {}
+        self.sat_lo = {}
+        self.events = {}
+        self.synops = {}
+        self.compute_cycles = {}
+        self.sigma_sum = None
+        self.winner = None
+        self.exit_t = None
+
+
+def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None = None,
+                  tau_cl: float | None = None) -> ReferenceResult:
+    """Literal execution of contract sec. 3-6 for a (small) batch, in int64 numpy.
+
+    ``x_int``: (samples, *input_shape) direct-encoded unsigned integers, or
+    (samples, T, *input_shape) spikes. Cycles are computed per event by
+    enumerating the neurons it reaches (independent of ``hwsim.tables``).
+    """
+    hw = program.hardware
+    x_int = np.asarray(x_int, dtype=np.int64)
+    S = x_int.shape[0]
+    direct = program.input.encoding == "direct"
+    res = ReferenceResult()
+    state = {}
+    for l in program.layers:
+        per = l.neurons // l.channels
+        state[l.name] = np.repeat(np.asarray(l.v_init, dtype=np.int64), per)[None, :].repeat(S, axis=0)
+        for d in (res.spikes,):
+            d[l.name] = np.zeros((S, T, l.neurons), dtype=np.uint8)
+        for d in (res.spike_counts, res.sat_hi, res.sat_lo, res.events, res.synops, res.compute_cycles):
+            d[l.name] = np.zeros((S, T), dtype=np.int64)
+    C = program.output_layer.neurons
+    res.u = np.zeros((S, T, C), dtype=np.int64)
+    ranges = {l.name: _ref_pass_ranges(l) for l in program.layers}
+    cyc = hw.cycles
+    for t in range(T):
+        cur_spikes = {}
+        for l in program.layers:
+            acc = np.zeros((S, l.neurons), dtype=np.int64)
+            for syn in l.synapses:
+                if syn.source == "input":
+                    src = x_int if direct else x_int[:, t]
+                else:
+                    src = cur_spikes[syn.source].reshape((S,) + tuple(program.layer(syn.source).shape)).astype(np.int64)
+                xi = src
+                if syn.pool is not None:
+                    xi = _ref_pool(xi, syn.pool)
+                if syn.flatten:
+                    xi = xi.reshape(S, -1)
+                w = syn.weight.astype(np.int64)
+                if syn.op == "dense":
+                    a = xi.reshape(S, -1) @ w.T
+                elif syn.op == "conv2d":
+                    a = _ref_conv(xi, w, syn.stride, syn.padding)
+                else:
+                    a = _ref_conv_transpose(xi, w, syn.stride, syn.padding, syn.output_padding)
+                acc += a.reshape(S, -1)
+                # events and cycles, event by event (sec. 3, 6)
+                pixels = syn.source == "input" and direct
+                flat = xi.reshape(S, -1)
+                if syn.op == "dense":
+                    npos = 1
+                else:
+                    npos = syn.input_shape[1] * syn.input_shape[2]
+                for s in range(S):
+                    vals = flat[s]
+                    if pixels:
+                        ev_per_elem = np.array([bin(int(v)).count("1") for v in vals], dtype=np.int64)
+                    else:
+                        ev_per_elem = vals
+                    if syn.op == "dense":
+                        ev_pos = np.array([ev_per_elem.sum()])
+                    else:
+                        ev_pos = ev_per_elem.reshape(syn.input_shape[0], npos).sum(axis=0)
+                    res.events[l.name][s, t] += int(ev_pos.sum())
+                    for pos in np.nonzero(ev_pos)[0]:
+                        reach = _ref_reach(syn, l.shape, int(pos))
+                        res.synops[l.name][s, t] += int(ev_pos[pos]) * len(reach)
+                        for rng in ranges[l.name]:
+                            mx = max(int(np.count_nonzero((reach >= a0) & (reach < a1))) for a0, a1 in rng)
+                            if mx > 0:
+                                res.compute_cycles[l.name][s, t] += int(ev_pos[pos]) * (cyc.event + cyc.synop * mx)
+            upd = cyc.at_update if l.mapping.unit == "at" else cyc.update
+            for rng in ranges[l.name]:
+                res.compute_cycles[l.name][:, t] += upd * max(a1 - a0 for a0, a1 in rng)
+            per = l.neurons // l.channels
+            bias = np.repeat(np.asarray(l.bias, dtype=np.int64), per)
+            if l.neuron == "integrator":
+                u, hi, lo = integrator_update(state[l.name], acc, bias, leak_shift=l.leak_shift,
+                                              umin=hw.at_membrane_min, umax=hw.at_membrane_max)
+                z = np.zeros(u.shape, dtype=np.uint8)
+            else:
+                u, z, hi, lo = neuron_update(state[l.name], acc, bias, threshold=l.threshold,
+                                             leak_shift=l.leak_shift, reset=l.reset, v_reset=l.v_reset,
+                                             comparator=l.comparator, vmin=hw.membrane_min, vmax=hw.membrane_max)
+            state[l.name] = u
+            cur_spikes[l.name] = z
+            res.spikes[l.name][:, t] = z
+            res.spike_counts[l.name][:, t] = z.sum(axis=1)
+            res.sat_hi[l.name][:, t] = hi.sum(axis=1)
+            res.sat_lo[l.name][:, t] = lo.sum(axis=1)
+        res.u[:, t] = state[program.output]
+    if program.at is not None:
+        table = exp_table(hw)
+        sig, win = at_sigma(res.u, table, exp_mult=program.at.exp_mult, d_clip=program.at.d_clip, hw=hw)
+        res.sigma_sum = sig.sum(axis=2)
+        res.winner = win
+        if cl_init is not None and tau_cl is not None:
+            cl = cl_sequence(cl_init, tau_cl, T, hw)
+            ok = at_exit(res.sigma_sum, cl[None, :], hw)
+            ok[:, T - 1] = True
+            res.exit_t = ok.argmax(axis=1) + 1
+    return res

@@ -1,0 +1,77 @@
+"""hwsim kernels vs the plain numpy reference, bit for bit (contract sec. 3-6)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from atsnn.config import load_hardware
+from compiler.pipeline import compile_model
+from hwsim.engine import simulate
+from hwsim.inputs import quantize_input
+from hwsim.reference import reference_run
+from netgen import random_inputs, random_network
+
+FIELDS = ("events", "synops", "compute_cycles", "sat_hi", "sat_lo")
+
+
+def _compare(program, x, T):
+    xq = quantize_input(program, x)
+    ref = reference_run(program, xq, T, cl_init=0.99, tau_cl=0.995)
+    tr = simulate(program, xq, T=T, already_quantized=True, batch_size=3)
+    np.testing.assert_array_equal(tr.u, ref.u)
+    for l in program.layers:
+        np.testing.assert_array_equal(tr.layers[l.name]["spikes"], ref.spike_counts[l.name], err_msg=l.name)
+        for f in FIELDS:
+            np.testing.assert_array_equal(tr.layers[l.name][f], getattr(ref, f)[l.name], err_msg=f"{l.name}.{f}")
+    return tr, ref
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), small=st.booleans(), T=st.integers(1, 4))
+def test_engine_matches_reference(seed, small, T):
+    hw = load_hardware("atsnn28-small" if small else "atsnn28")
+    net = random_network(seed)
+    program = compile_model(net, hw=hw, input_max=1.0)
+    _compare(program, random_inputs(net, 5, seed), T)
+
+
+def test_tight_memory_forces_passes_and_still_matches():
+    hw = load_hardware("atsnn28-small").replace(pe={"data_memory_bytes": 64})
+    for seed in range(100):  # first (deterministic) network that needs several passes
+        net = random_network(seed, kind="residual")
+        program = compile_model(net, hw=hw, input_max=1.0)
+        if max(l.mapping.passes for l in program.layers) > 1:
+            break
+    assert max(l.mapping.passes for l in program.layers) > 1
+    _compare(program, random_inputs(net, 4, seed), 3)
+
+
+def test_kernels_without_jit():
+    code = textwrap.dedent("""
+        import sys, numpy as np
+        sys.path.insert(0, %r)
+        from atsnn.config import load_hardware
+        from compiler.pipeline import compile_model
+        from hwsim.engine import simulate
+        from hwsim.inputs import quantize_input
+        from hwsim.reference import reference_run
+        from netgen import random_network, random_inputs
+        net = random_network(3)
+        p = compile_model(net, hw=load_hardware('atsnn28-small'), input_max=1.0)
+        xq = quantize_input(p, random_inputs(net, 3, 3))
+        tr = simulate(p, xq, T=3, already_quantized=True)
+        ref = reference_run(p, xq, 3)
+        assert np.array_equal(tr.u, ref.u)
+        import hwsim.kernels as k
+        assert not hasattr(k.neuron_update_batch, 'signatures') or True
+        print('ok')
+    """ % os.path.dirname(__file__))
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("ok")
