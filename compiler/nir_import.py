@@ -275,6 +275,9 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
     out_name = layers[-1].name
     if layers[-1].neuron != "integrator":
         raise NirImportError(f"{where}: internal error: output layer is not an integrator")
+    gmd = getattr(graph, "metadata", None) or {}
+    if "input_max" in gmd:
+        decisions["input_max"] = float(np.asarray(gmd["input_max"]))
     net = FloatNetwork(name=name or (Path(where).stem if where != "<NIRGraph>" else "nir_graph"),
                        input_shape=input_shape, layers=layers, output=out_name, decisions=decisions)
     return net
