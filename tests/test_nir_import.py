@@ -1,0 +1,110 @@
+"""NIR import: every shared fixture compiles or is rejected clearly; conventions; bad inputs."""
+
+import numpy as np
+import pytest
+
+from atsnn.errors import NirImportError
+from compiler.convert import Dense, Flatten, ReLU, convert
+from compiler.nir_export import export_nir
+from compiler.nir_import import import_nir
+
+
+def test_digits_fixture_uses_metadata(nir_fixtures):
+    net = import_nir(nir_fixtures / "digits_mlp_if_subtract_meta.nir")
+    hidden = net.layers[0]
+    assert [l.neuron for l in net.layers] == ["if", "integrator"]
+    assert hidden.reset == "subtract"
+    assert net.decisions["reset"][0]["rule"] == "metadata"
+    np.testing.assert_allclose(hidden.v_init, 0.5 * hidden.threshold)
+
+
+def test_sinabs_legacy_file_resets_by_subtraction(nir_fixtures):
+    net = import_nir(nir_fixtures / "legacy_nir0.2.0_sinabs_cnn_nmnist.nir")
+    assert net.input_shape == (2, 34, 34)
+    assert all(d["rule"] == "writer version < 1.0.6" and d["reset_mode"] == "subtract"
+               for d in net.decisions["reset"])
+    assert net.layers[-1].neuron == "integrator" and net.layers[-1].extra["readout"].startswith("spike count")
+    assert net.layers[2].synapses[0].pool is not None  # SumPool2d folded into the next conv's input
+
+
+def test_snntorch_lif_dt_and_leak(nir_fixtures):
+    net = import_nir(nir_fixtures / "snntorch1.0.0_cnn_lif_random.nir")
+    assert net.decisions["dt"] == pytest.approx(1e-4)
+    assert net.layers[0].neuron == "lif" and net.layers[0].beta == pytest.approx(0.9)
+    assert net.layers[0].reset == "to_value"
+
+
+def test_spikingjelly_dt_and_avgpool(nir_fixtures):
+    net = import_nir(nir_fixtures / "spikingjelly2.0.0_cnn_if_hardreset_random.nir")
+    assert net.decisions["dt"] == pytest.approx(1e-4)
+    assert net.layers[0].shape == (4, 6, 6)
+    assert net.layers[1].synapses[0].pool.kernel == (2, 2)
+    # reset rule: no metadata, new writer -> documented default for IF (subtract), unless told otherwise
+    assert net.layers[0].reset == "subtract"
+    assert import_nir(nir_fixtures / "spikingjelly2.0.0_cnn_if_hardreset_random.nir",
+                      reset_mode="to_value").layers[0].reset == "to_value"
+
+
+def test_braille_cubalif_rejected(nir_fixtures):
+    with pytest.raises(NirImportError, match=r"node 'lif1\.lif' of type CubaLIF is not supported"):
+        import_nir(nir_fixtures / "legacy_nir0.2.0_braille_cubalif_subtract.nir")
+
+
+def _tiny_graph(**over):
+    import nir
+    w1 = over.get("w1", np.ones((3, 4), np.float32))
+    nodes = {"in": nir.Input(input_type={"input": np.array([4])}),
+             "fc": nir.Affine(weight=w1, bias=np.zeros(w1.shape[0], np.float32)),
+             "lif": nir.IF(r=np.ones(3), v_threshold=over.get("thr", np.ones(3)), v_reset=np.zeros(3)),
+             "fc2": nir.Affine(weight=over.get("w2", np.ones((2, 3), np.float32)), bias=np.zeros(2, np.float32)),
+             "out": nir.Output(output_type={"output": np.array([2])})}
+    edges = over.get("edges", [("fc2", "out"), ("in", "fc"), ("lif", "fc2"), ("fc", "lif")])
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def test_unordered_edges_and_arbitrary_names():
+    net = import_nir(_tiny_graph())
+    assert [l.name for l in net.layers] == ["lif", "out"]
+
+
+@pytest.mark.parametrize("over, msg", [
+    (dict(w1=np.full((3, 4), np.nan, np.float32)), r"node 'fc': weight contains NaN"),
+    (dict(thr=np.zeros(3)), r"node 'lif' \(IF\): threshold must be positive"),
+    (dict(w2=np.ones((2, 5), np.float32)), r"edge into node 'fc2' \(Affine\): source has shape \(3,\)"),
+    (dict(edges=[("in", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "lif"), ("fc2", "out")]),
+     r"recurrent cycle through nodes"),
+])
+def test_bad_graphs(over, msg):
+    with pytest.raises(NirImportError, match=msg):
+        import_nir(_tiny_graph(**over))
+
+
+def test_missing_truncated_and_empty(tmp_path):
+    import nir
+    with pytest.raises(NirImportError, match="does not exist"):
+        import_nir(tmp_path / "none.nir")
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"not an hdf5 file")
+    with pytest.raises(NirImportError, match="not a readable NIR"):
+        import_nir(bad)
+    with pytest.raises(NirImportError, match="the graph is empty"):
+        import_nir(nir.NIRGraph(nodes={}, edges=[], type_check=False))
+
+
+def test_export_import_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (50, 1, 8, 8))
+    ann = [Flatten(), Dense(rng.normal(0, 0.3, (16, 64)), rng.normal(0, 0.1, 16)), ReLU(),
+           Dense(rng.normal(0, 0.3, (5, 16)), rng.normal(0, 0.1, 5))]
+    net = convert(ann, (1, 8, 8), x, threshold="p99.9", v_init="half")
+    export_nir(net, tmp_path / "m.nir")
+    back = import_nir(tmp_path / "m.nir")
+    assert [l.name for l in back.layers][0] == net.layers[0].name
+    for a, b in zip(net.layers, back.layers):
+        np.testing.assert_allclose(b.synapses[0].weight, a.synapses[0].weight, rtol=1e-6)
+        np.testing.assert_allclose(b.bias, a.bias, rtol=1e-6, atol=1e-7)
+        if a.neuron != "integrator":
+            np.testing.assert_allclose(b.threshold, a.threshold, rtol=1e-6)
+            np.testing.assert_allclose(b.v_init, a.v_init, rtol=1e-6)
+            assert b.reset == a.reset
+    assert back.decisions["input_max"] == pytest.approx(1.0, abs=0.01)
