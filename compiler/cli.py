@@ -23,13 +23,12 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import shutil
-    import tempfile
     from pathlib import Path
 
     import numpy as np
 
     from atsnn.errors import AtsnnError
+    from atsnn.files import atomic_directory
     from atsnn.program import save_program
     from compiler.mapping import mapping_table
     from compiler.pipeline import compile_model
@@ -55,15 +54,8 @@ def run(args: argparse.Namespace) -> int:
     except AtsnnError:
         raise
     out = Path(args.out)
-    tmp = Path(tempfile.mkdtemp(prefix=".atsnn-compile-", dir=out.parent if out.parent.exists() else None))
-    try:
+    with atomic_directory(out) as tmp:
         save_program(program, tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.replace(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(program.report, indent=1, default=str))
         return 0

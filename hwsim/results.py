@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from atsnn.files import atomic_directory
 from hwsim.energy import COMPONENTS
 from hwsim.policies import PolicyResult
 
@@ -116,10 +115,6 @@ def sweep_frames(dtsnn: list[PolicyResult] | None, atsn: list[PolicyResult] | No
 def write_run(run_dir: str | Path, trace, results: list[PolicyResult], *, dataset: str,
               sweeps: tuple | None = None, notes: list[str] | None = None) -> dict[str, Any]:
     """Write every file of docs/results.md atomically (temp dir, then rename)."""
-    run_dir = Path(run_dir)
-    parent = run_dir.parent if str(run_dir.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".atsnn-run-", dir=parent))
     prog = trace.program
     hw = prog.hardware
     fixed = next((r for r in results if r.policy == "fixed"), None)
@@ -128,7 +123,7 @@ def write_run(run_dir: str | Path, trace, results: list[PolicyResult], *, datase
                    synthetic_weights=bool(prog.report.get("synthetic_weights", False)),
                    policies={r.policy: summary_entry(trace, r, fixed) for r in results},
                    notes=list(notes or []) + list(trace.notes))
-    try:
+    with atomic_directory(run_dir) as tmp:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
         per_sample_frame(trace, results).to_csv(tmp / "per_sample.csv", index=False)
         per_layer_timestep_frame(trace).to_csv(tmp / "per_layer_timestep.csv", index=False)
@@ -141,12 +136,6 @@ def write_run(run_dir: str | Path, trace, results: list[PolicyResult], *, datase
                 d.to_csv(tmp / "sweep_dtsnn.csv", index=False)
             if a is not None:
                 a.to_csv(tmp / "sweep_atsn.csv", index=False)
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        tmp.replace(run_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return summary
 
 

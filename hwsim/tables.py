@@ -64,6 +64,23 @@ def _counts_per_spatial(a: np.ndarray, b: np.ndarray, cout: int, hw_out: int) ->
     return np.maximum(hi - lo + 1, 0)
 
 
+def _tap_pairs(n_in: int, n_out: int, stride: int, pad: int, tap: int, transposed: bool):
+    """(input index, output index) pairs linked by kernel tap ``tap`` along one axis.
+
+    conv2d: output o reads input ``o*stride - pad + tap``; transposed: input i
+    writes output ``i*stride - pad + tap``. Each pair appears once per tap.
+    """
+    if transposed:
+        i = np.arange(n_in)
+        o = i * stride - pad + tap
+        ok = (o >= 0) & (o < n_out)
+        return i[ok], o[ok]
+    o = np.arange(n_out)
+    i = o * stride - pad + tap
+    ok = (i >= 0) & (i < n_in)
+    return i[ok], o[ok]
+
+
 def _conv_conn(syn, layer: Layer, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     cout, ho, wo = layer.shape
     _, hi, wi = syn.input_shape
@@ -71,26 +88,13 @@ def _conv_conn(syn, layer: Layer, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     conn = np.zeros((len(a), hi, wi), dtype=np.int64)
     sh, sw = syn.stride
     ph, pw = syn.padding
-    if syn.op == "conv2d":
-        kh, kw = syn.weight.shape[2], syn.weight.shape[3]
-        oy, ox = np.arange(ho), np.arange(wo)
-        for ky in range(kh):
-            iy = oy * sh - ph + ky
-            vy = (iy >= 0) & (iy < hi)
-            for kx in range(kw):
-                ix = ox * sw - pw + kx
-                vx = (ix >= 0) & (ix < wi)
-                conn[:, iy[vy][:, None], ix[vx][None, :]] += cnt[:, oy[vy][:, None], ox[vx][None, :]]
-    else:  # conv_transpose2d: input (iy, ix) reaches output (iy*s - p + ky, ix*s - p + kx)
-        kh, kw = syn.weight.shape[2], syn.weight.shape[3]
-        iy_all, ix_all = np.arange(hi), np.arange(wi)
-        for ky in range(kh):
-            oy = iy_all * sh - ph + ky
-            vy = (oy >= 0) & (oy < ho)
-            for kx in range(kw):
-                ox = ix_all * sw - pw + kx
-                vx = (ox >= 0) & (ox < wo)
-                conn[:, iy_all[vy][:, None], ix_all[vx][None, :]] += cnt[:, oy[vy][:, None], ox[vx][None, :]]
+    kh, kw = syn.weight.shape[2], syn.weight.shape[3]
+    transposed = syn.op == "conv_transpose2d"
+    for ky in range(kh):
+        iy, oy = _tap_pairs(hi, ho, sh, ph, ky, transposed)
+        for kx in range(kw):
+            ix, ox = _tap_pairs(wi, wo, sw, pw, kx, transposed)
+            conn[:, iy[:, None], ix[None, :]] += cnt[:, oy[:, None], ox[None, :]]
     return conn.reshape(len(a), hi * wi)
 
 

@@ -65,36 +65,36 @@ def _save(plt, fig, out: Path, name: str) -> str:
     return name
 
 
+def _stacked_bars(ax, frame: pd.DataFrame) -> None:
+    """Bars of ``frame`` (index = x, columns = components) stacked in COMPONENT_COLOURS order."""
+    bottom = np.zeros(len(frame))
+    for comp, colour in COMPONENT_COLOURS.items():
+        if comp in frame.columns and frame[comp].sum() > 0:
+            ax.bar(frame.index, frame[comp].values, bottom=bottom, color=colour, label=comp)
+            bottom += frame[comp].values
+    ax.legend(fontsize=8)
+
+
 def _energy_breakdown(plt, df, summary, out):
     policy = "atsn" if "atsn" in set(df.policy) else df.policy.iloc[0]
     d = df[df.policy == policy].pivot_table(index="layer", columns="component", values="energy_pj", aggfunc="sum")
     order = [l for l in d.index if l != "(system)"] + (["(system)"] if "(system)" in d.index else [])
     d = d.loc[order] * 1e-6  # pJ -> uJ
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    bottom = np.zeros(len(d))
-    for comp, colour in COMPONENT_COLOURS.items():
-        if comp in d.columns and d[comp].sum() > 0:
-            ax.bar(d.index, d[comp].values, bottom=bottom, color=colour, label=comp)
-            bottom += d[comp].values
+    _stacked_bars(ax, d)
     ax.set_xlabel("layer")
     ax.set_ylabel("energy per inference (uJ)")
     ax.set_title(f"Energy per layer and component, policy {policy} ({summary['cost_table']})")
-    ax.legend(fontsize=8)
     return _save(plt, fig, out, "energy_breakdown.png")
 
 
 def _energy_per_timestep(plt, df, out):
     d = df.pivot_table(index="timestep", columns="component", values="energy_pj", aggfunc="sum") * 1e-6
     fig, ax = plt.subplots(figsize=(8, 4))
-    bottom = np.zeros(len(d))
-    for comp, colour in COMPONENT_COLOURS.items():
-        if comp in d.columns and d[comp].sum() > 0:
-            ax.bar(d.index, d[comp].values, bottom=bottom, color=colour, label=comp)
-            bottom += d[comp].values
+    _stacked_bars(ax, d)
     ax.set_xlabel("timestep")
     ax.set_ylabel("energy per timestep (uJ)")
     ax.set_title("Energy per timestep and component (fixed-T run, mean per inference)")
-    ax.legend(fontsize=8)
     return _save(plt, fig, out, "energy_per_timestep.png")
 
 
