@@ -80,6 +80,7 @@ class LayerMapping:
     weights_in_dram: bool  # weights beyond GLB capacity, streamed from DRAM
     expected_utilisation: float  # mean chunk / max chunk
     notes: list[str] = field(default_factory=list)
+    state_in_dram: bool = False  # spilled state beyond GLB capacity lives in DRAM
 
 
 @dataclass(kw_only=True)

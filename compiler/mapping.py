@@ -82,8 +82,10 @@ def map_pe_layer(layer: Layer, hw: HardwareConfig) -> LayerMapping:
                            f"needs pe.data_memory_bytes >= {sb}")
     min_passes = max(1, math.ceil(cmax * sb / mem), math.ceil(cmax / out_bits))
     passes, weights_resident, wres = None, False, 0
-    # try weights resident first (search a bounded number of pass counts)
-    for ps in range(min_passes, min(cmax, min_passes + 64) + 1):
+    # try weights resident first (search a bounded number of pass counts), unless one neuron's weights cannot fit
+    one = weight_bytes(hw, _weights_for_range(layer, 0, 1))
+    search = range(min_passes, min(cmax, min_passes + 64) + 1) if one + sb <= mem else range(0)
+    for ps in search:
         npass = math.ceil(cmax / ps)
         w = worst_weights(ps) if p * ps <= 20000 else weight_bytes(hw, _weights_for_range(layer, 0, npass))
         if npass * sb + w <= mem:
@@ -155,11 +157,21 @@ def map_program_layers(layers: list[Layer], output: str, hw: HardwareConfig) -> 
                 m.notes.append("state spilled to the GLB between timesteps (PE memory shared with other layers)")
             if m.weights_resident and m.passes == 1 and used + m.resident_weight_bytes_per_pe > mem:
                 pass
-    # GLB capacity: spike maps + spilled state first, then streamed weights; the rest comes from DRAM
-    glb_free = hw.memory.glb_bytes
+    # GLB capacity: spike maps first, then spilled state, then streamed weights; the rest lives in DRAM
+    glb_free = hw.memory.glb_bytes - sum(math.ceil(l.neurons / 8) for l in layers)
+    if glb_free < 0:
+        raise MappingError(f"the spike maps need {hw.memory.glb_bytes - glb_free} B of global buffer, more than "
+                           f"memory.glb_banks x memory.glb_bank_bytes = {hw.memory.glb_bytes}; increase memory.glb_banks")
     for layer in layers:
-        glb_free -= math.ceil(layer.neurons / 8)
-        glb_free -= layer.mapping.spilled_state_bytes_per_timestep // 2
+        m = layer.mapping
+        half = m.spilled_state_bytes_per_timestep // 2
+        if half == 0:
+            continue
+        if half <= glb_free:
+            glb_free -= half
+        else:
+            m.state_in_dram = True
+            m.notes.append("spilled state does not fit the GLB: kept in DRAM")
     for layer in layers:
         m = layer.mapping
         if not m.weights_resident:
@@ -169,10 +181,6 @@ def map_program_layers(layers: list[Layer], output: str, hw: HardwareConfig) -> 
             else:
                 m.weights_in_dram = True
                 m.notes.append("weights do not fit the GLB: streamed from DRAM every timestep")
-    if glb_free < 0:
-        raise MappingError(f"spike maps and spilled state need {hw.memory.glb_bytes - glb_free} B of global buffer, "
-                           f"more than memory.glb_banks x memory.glb_bank_bytes = {hw.memory.glb_bytes}; "
-                           "increase memory.glb_banks")
     return early_exit
 
 
@@ -186,5 +194,6 @@ def mapping_table(layers: list[Layer]) -> pd.DataFrame:
                          resident_weight_bytes_per_pe=m.resident_weight_bytes_per_pe,
                          streamed_weight_bytes_per_timestep=m.streamed_weight_bytes_per_timestep,
                          spilled_state_bytes_per_timestep=m.spilled_state_bytes_per_timestep,
-                         weights_in_dram=m.weights_in_dram, expected_utilisation=round(m.expected_utilisation, 3)))
+                         weights_in_dram=m.weights_in_dram, state_in_dram=m.state_in_dram,
+                         expected_utilisation=round(m.expected_utilisation, 3)))
     return pd.DataFrame(rows)

@@ -194,9 +194,12 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
             # traffic (contract sec. 6-7)
             wbytes = synops * hw.numeric.weight_bits / 8
             glb_w = np.full(B, math.ceil(l.neurons / 8) if l.neuron != "integrator" else 0, dtype=np.float64)
-            glb_r = glb_r + m.spilled_state_bytes_per_timestep / 2
-            glb_w = glb_w + m.spilled_state_bytes_per_timestep / 2
             dram = np.zeros(B)
+            if m.state_in_dram:
+                dram = dram + m.spilled_state_bytes_per_timestep
+            else:
+                glb_r = glb_r + m.spilled_state_bytes_per_timestep / 2
+                glb_w = glb_w + m.spilled_state_bytes_per_timestep / 2
             if not m.weights_resident:
                 if m.weights_in_dram:
                     dram = dram + wbytes

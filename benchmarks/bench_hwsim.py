@@ -1,0 +1,64 @@
+"""Speed of hwsim (full cycle and energy accounting) against a functional-only float SNN forward pass.
+
+Both run in one process on the same inputs: (a) ``hwsim.engine.simulate`` and
+(b) the float SNN of the same network (``compiler.float_sim.run_float``,
+numpy float32 with the same im2col GEMM; a PyTorch baseline is not wired yet). Prints inferences/s,
+synaptic events/s and the ratio of times (a)/(b), for the digits MLP and a
+VGG16 CIFAR-10 topology at T = 4. Targets on 2 cores: ratio <= 2.0, and at
+least 10 VGG16 inferences/s.
+
+    python benchmarks/bench_hwsim.py [--vgg-images 32] [--digits-images 540]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+T = 4
+
+
+def _float_forward(net, x):
+    from compiler.float_sim import run_float  # the same semantics; numpy float32 GEMM
+    t0 = time.perf_counter()
+    run_float(net, x, T)
+    return time.perf_counter() - t0, "numpy float32"
+
+
+def bench(name, net, x, batch):
+    from compiler.pipeline import compile_model
+    from hwsim.engine import simulate
+    program = compile_model(net)
+    simulate(program, x[:2], T=T)  # warm-up (Numba compile / cache load)
+    t0 = time.perf_counter()
+    tr = simulate(program, x, T=T, batch_size=batch)
+    ta = time.perf_counter() - t0
+    tb, backend = _float_forward(net, x)
+    synops = sum(float(d["synops"].sum()) for d in tr.layers.values())
+    n = x.shape[0]
+    print(f"{name:8s} {n:5d} inputs, T={T}: hwsim {n / ta:9.1f} inf/s {synops / ta:11.3e} synops/s | "
+          f"float SNN ({backend}) {n / tb:9.1f} inf/s | time ratio hwsim/float = {ta / tb:5.2f}")
+    return ta / tb, n / ta
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vgg-images", type=int, default=32)
+    ap.add_argument("--digits-images", type=int, default=540)
+    a = ap.parse_args()
+    from compiler.nir_import import import_nir
+    from workloads.demo import MODEL
+    from workloads.digits import load_split
+    from workloads.topologies import build, synthetic_images
+    _, _, xd, _ = load_split()
+    rd, _ = bench("digits", import_nir(MODEL), xd[:a.digits_images], 1024)
+    rv, ips = bench("vgg16", build("vgg16"), synthetic_images(a.vgg_images, 7), 8)
+    for name, r in (("digits", rd), ("vgg16", rv)):
+        print(f"target ratio <= 2.0 for {name}: {'met' if r <= 2.0 else 'NOT met'} ({r:.2f})")
+    print(f"target >= 10 VGG16 inf/s: {'met' if ips >= 10 else 'NOT met'} ({ips:.1f})")
+
+
+if __name__ == "__main__":
+    main()
