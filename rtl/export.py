@@ -17,8 +17,9 @@ LINT_WAIVERS = ("-Wno-WIDTH", "-Wno-CASEINCOMPLETE", "-Wno-PROCASSINIT", "-Wno-U
 
 def blocks(hw: HardwareConfig) -> dict:
     """Top-level modules to export: name -> factory of the elaboratable."""
+    from rtl.at_unit import AtUnit
     from rtl.pe import ProcessingElement
-    return {"atsnn_pe": lambda: ProcessingElement(hw)}
+    return {"atsnn_pe": lambda: ProcessingElement(hw), "atsnn_at": lambda: AtUnit(hw)}
 
 
 def verilog_text(elaboratable, name: str) -> str:

@@ -1,0 +1,89 @@
+"""cocotb testbench of the exported AT unit against hwsim.reference (contract sec. 5-6).
+
+Environment: AT_STEPS (evaluations), AT_PROFILE (random | ties | far | first | never), AT_SEED, HW_PRESET.
+"""
+
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge
+
+from atsnn.config import load_hardware
+from hwsim.reference import at_exit, at_sigma, cl_sequence, exp_constants, exp_table
+
+
+@cocotb.test()
+async def at_random(dut):
+    hw = load_hardware(os.environ.get("HW_PRESET", "atsnn28"))
+    steps = int(os.environ.get("AT_STEPS", "200"))
+    profile = os.environ.get("AT_PROFILE", "random")
+    rng = np.random.default_rng(int(os.environ.get("AT_SEED", "1")))
+    table = exp_table(hw)
+    Clock(dut.clk, 10, unit="ns").start(start_high=False)
+    dut.rst.value = 1
+    dut.start.value = 0
+    dut.u_we.value = 0
+    await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+    total_cycles = 0
+    t = 0
+    T = int(rng.integers(1, 9))
+    for step in range(steps):
+        if t == 0:  # a new inference: new classes, scale and confidence parameters
+            C = int(rng.integers(2, 13))
+            scale = float(np.exp(rng.uniform(np.log(1e-3), np.log(0.5))))
+            mult, d_clip = exp_constants(hw, scale)
+            if profile == "first":
+                cl_init, tau = 1e-4, 0.5
+            elif profile == "never":
+                cl_init, tau = 1.0, 1.0
+            else:
+                cl_init, tau = float(rng.uniform(0.3, 1.0)), float(rng.uniform(0.9, 1.0))
+            cls = cl_sequence(cl_init, tau, T, hw)
+            q = hw.at.cl_frac_bits
+            dut.classes.value = C
+            dut.exp_mult.value = mult
+            dut.d_clip.value = d_clip
+            dut.cl_init.value = int(round(cl_init * (1 << q)))
+            dut.tau.value = int(round(tau * (1 << q)))
+        if profile == "ties":
+            u = np.full(C, int(rng.integers(-1000, 1000)))
+            u[rng.integers(0, C, 2)] += int(rng.integers(0, 3))
+        elif profile == "far":
+            u = rng.integers(hw.at_membrane_min, hw.at_membrane_max, C)
+        else:
+            u = rng.integers(-int(4 / scale), int(4 / scale) + 1, C)
+        for c in range(C):
+            dut.u_we.value = 1
+            dut.u_first.value = int(c == 0)
+            dut.u_addr.value = c
+            dut.u_data.value = int(u[c])
+            await FallingEdge(dut.clk)
+        dut.u_we.value = 0
+        dut.start.value = 1
+        dut.first.value = int(t == 0)
+        await FallingEdge(dut.clk)
+        dut.start.value = 0
+        busy = int(dut.busy.value)  # the first busy cycle follows the edge that took start
+        while True:
+            await FallingEdge(dut.clk)
+            if int(dut.done.value):
+                break
+            busy += int(dut.busy.value)
+            assert busy <= 3 * C + 4, f"step {step}: unit still busy after {busy} cycles"
+        sig, win = at_sigma(u[None, :], table, exp_mult=mult, d_clip=d_clip, hw=hw)
+        s = int(sig.sum())
+        ex = bool(at_exit(s, cls[t], hw))
+        got = (int(dut.sigma_sum.value), int(dut.winner.value), int(dut.exit.value), busy)
+        exp = (s, int(win[0]), int(ex), hw.cycles.at_exp * C + hw.cycles.at_decision)
+        assert got == exp, f"step {step} t={t + 1}: got (S, winner, exit, cycles) {got}, expected {exp}; u={u.tolist()}"
+        if profile == "first":
+            assert ex
+        if profile == "never":
+            assert not ex
+        total_cycles += busy
+        t = (t + 1) % T
+    dut._log.info(f"{steps} evaluations, {total_cycles} busy cycles, profile {profile}")
