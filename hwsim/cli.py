@@ -22,6 +22,60 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    e = sub.add_parser("estimate", help="analytic mode: cycles, energy and FPS from firing rates alone (no data)")
+    e.add_argument("program", help="compiled Program directory")
+    e.add_argument("--rate", type=float, default=None, help="one firing rate for every spiking layer, in [0, 1]")
+    e.add_argument("--rates", default=None, help="JSON file {layer: rate}")
+    e.add_argument("--input-events", type=float, default=None,
+                   help="input events per timestep (default: half the input bits of every element set)")
+    e.add_argument("--T", type=int, nargs="+", default=[4], help="one or more timestep counts")
+    e.add_argument("--costs", default=None)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=run_estimate)
+
+
+def run_estimate(args) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from atsnn.errors import SimulationInputError
+    from atsnn.program import load_program
+    from hwsim.analytic import estimate
+
+    program = load_program(args.program)
+    spiking = [l.name for l in program.layers if l.neuron != "integrator"]
+    if args.rates:
+        try:
+            rates = {str(k): float(v) for k, v in json.loads(Path(args.rates).read_text()).items()}
+        except (OSError, ValueError, AttributeError) as exc:
+            raise SimulationInputError(f"--rates file '{args.rates}': {exc}") from None
+    elif args.rate is not None:
+        rates = {n: args.rate for n in spiking}
+    else:
+        raise SimulationInputError("give --rate or --rates")
+    for k, v in rates.items():
+        if not 0.0 <= v <= 1.0:
+            raise SimulationInputError(f"--rate for layer '{k}' must be in [0, 1], not {v}")
+    ev = args.input_events
+    if ev is None:
+        ev = int(np.prod(program.input.shape)) * program.input.bits / 2
+    rows = []
+    for T in args.T:
+        a = estimate(program, rates, T, input_events_per_timestep=ev, costs=args.costs)
+        rows.append(dict(T=T, cycles_per_inference=a.cycles_per_inference,
+                         energy_per_inference_uj=a.energy_per_inference_pj * 1e-6,
+                         latency_per_inference_ms=a.cycles_per_inference / program.hardware.system.clock_hz * 1e3,
+                         fps=a.fps, energy_by_component_uj={k: v * 1e-6 for k, v in a.energy_by_component_pj.items()}))
+    if args.json:
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=1))
+        return 0
+    print(f"analytic estimate for {program.name} on {program.hardware.name} (fixed T, uniform events)")
+    for r in rows:
+        print(f"T={r['T']:5d}  {r['energy_per_inference_uj']:12.3f} uJ  {r['latency_per_inference_ms']:10.4f} ms  "
+              f"{r['fps']:12.1f} FPS")
+    return 0
 
 
 def sweep_grids():
