@@ -3,31 +3,19 @@
 Environment: AT_STEPS (evaluations), AT_PROFILE (random | ties | far | first | never), AT_SEED, HW_PRESET.
 """
 
-import os
-
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import FallingEdge
 
-from atsnn.config import load_hardware
+from cocotb_common import clock_and_reset, settings
 from hwsim.reference import at_exit, at_sigma, cl_sequence, exp_constants, exp_table
 
 
 @cocotb.test()
 async def at_random(dut):
-    hw = load_hardware(os.environ.get("HW_PRESET", "atsnn28"))
-    steps = int(os.environ.get("AT_STEPS", "200"))
-    profile = os.environ.get("AT_PROFILE", "random")
-    rng = np.random.default_rng(int(os.environ.get("AT_SEED", "1")))
+    hw, steps, profile, rng = settings("AT", "STEPS", 200)
     table = exp_table(hw)
-    Clock(dut.clk, 10, unit="ns").start(start_high=False)
-    dut.rst.value = 1
-    dut.start.value = 0
-    dut.u_we.value = 0
-    await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await clock_and_reset(dut, {"start": 0, "u_we": 0})
     total_cycles = 0
     t = 0
     T = int(rng.integers(1, 9))

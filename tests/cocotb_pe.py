@@ -3,14 +3,11 @@
 Environment: PE_CYCLES, PE_PROFILE (random | pos_sat | neg_sat | threshold_eq), PE_SEED, HW_PRESET.
 """
 
-import os
-
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import FallingEdge
 
-from atsnn.config import load_hardware
+from cocotb_common import clock_and_reset, settings
 from hwsim.reference import neuron_update
 from rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE, pe_depth
 
@@ -25,16 +22,8 @@ def _config(rng, hw, profile):
 
 @cocotb.test()
 async def pe_random(dut):
-    hw = load_hardware(os.environ.get("HW_PRESET", "atsnn28"))
-    n_cycles = int(os.environ.get("PE_CYCLES", "10000"))
-    profile = os.environ.get("PE_PROFILE", "random")
-    rng = np.random.default_rng(int(os.environ.get("PE_SEED", "1")))
-    Clock(dut.clk, 10, unit="ns").start(start_high=False)
-    dut.rst.value = 1
-    dut.cmd.value = CMD_NOP
-    await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    hw, n_cycles, profile, rng = settings("PE", "CYCLES", 10000)
+    await clock_and_reset(dut, {"cmd": CMD_NOP})
     n_addr = min(8, pe_depth(hw))
     v = [0] * n_addr
     acc = [0] * n_addr
