@@ -69,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
     table = mapping_table(program.layers)
     with __import__("pandas").option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False))
+    for row in program.report.get("agreement", []):
+        if "output_agreement" in row:
+            print(f"  float vs fixed, output {row['layer']}: same class on {100 * row['output_agreement']:.1f} % of "
+                  f"calibration inputs")
+        else:
+            print(f"  float vs fixed, layer {row['layer']}: spike-count correlation "
+                  f"{row['spike_count_correlation']:.3f}, fixed/float spike ratio {row['spike_count_ratio'] or 0:.3f}")
     for w in program.report.get("warnings", []):
         print(f"  warning: {w}")
     return 0

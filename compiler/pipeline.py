@@ -62,7 +62,45 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
     program = Program(name=name or net.name, hardware=hw, input=inp, layers=layers, output=net.output,
                       early_exit=early_exit, at=at, report=report)
     validate_program(program)
+    if calib is not None and net.input_encoding == "direct":
+        report["agreement"] = agreement(net, program, np.asarray(calib)[:AGREEMENT_SAMPLES])
+        for row in report["agreement"]:
+            if row["saturation_per_neuron_step"] > 0.01:
+                report["warnings"].append(f"layer '{row['layer']}' saturates on "
+                                          f"{100 * row['saturation_per_neuron_step']:.1f} % of neuron-steps")
     return program
+
+
+AGREEMENT_SAMPLES = 32
+AGREEMENT_T = 8
+
+
+def agreement(net: FloatNetwork, program: Program, x: np.ndarray) -> list[dict[str, Any]]:
+    """Per layer: float SNN vs fixed-point program on calibration inputs (T = 8).
+
+    ``spike_count_correlation`` is the Pearson correlation of per-sample, per-timestep spike counts;
+    ``spike_count_ratio`` fixed / float; the output layer reports ``output_agreement`` (same argmax).
+    """
+    from compiler.float_sim import run_float
+    from hwsim.engine import simulate
+
+    fl = run_float(net, x, AGREEMENT_T)
+    tr = simulate(program, x, T=AGREEMENT_T)
+    rows = []
+    for layer in program.layers:
+        d = tr.layers[layer.name]
+        sat = float((d["sat_hi"] + d["sat_lo"]).mean() / layer.neurons)
+        if layer.neuron == "integrator":
+            same = float((fl.u[:, -1].argmax(axis=1) == tr.u[:, -1].argmax(axis=1)).mean())
+            rows.append(dict(layer=layer.name, output_agreement=same, saturation_per_neuron_step=sat))
+            continue
+        a = fl.spike_counts[layer.name].ravel().astype(np.float64)
+        b = d["spikes"].ravel().astype(np.float64)
+        corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float(np.array_equal(a, b))
+        rows.append(dict(layer=layer.name, spike_count_correlation=corr,
+                         spike_count_ratio=float(b.sum() / a.sum()) if a.sum() > 0 else None,
+                         saturation_per_neuron_step=sat))
+    return rows
 
 
 def _jsonable(x):

@@ -70,3 +70,16 @@ def test_simulate_old_program_version(tmp_path, nir_fixtures, capsys):
     (prog / "program.json").write_text(json.dumps(doc))
     assert main(["simulate", str(prog), "-o", str(tmp_path / "r")]) == 2
     assert "format version 0 is not supported" in capsys.readouterr().err
+
+
+def test_compile_with_calibration_reports_agreement(tmp_path, capsys):
+    from workloads.demo import MODEL
+    from workloads.digits import load_split
+    x, _, _, _ = load_split()
+    np.savez(tmp_path / "calib.npz", x=x[:32])
+    assert main(["compile", str(MODEL), "-o", str(tmp_path / "p"), "--calib", str(tmp_path / "calib.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "float vs fixed, layer fc0: spike-count correlation" in out
+    rows = load_program(tmp_path / "p").report["agreement"]
+    assert rows[-1]["output_agreement"] >= 0.9
+    assert 0.9 < rows[0]["spike_count_ratio"] < 1.1
