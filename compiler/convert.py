@@ -210,12 +210,16 @@ def _threshold(act: np.ndarray, method: str, blk: _Block) -> np.ndarray:
 
 
 def convert(ann: list, input_shape: tuple[int, ...], calib: np.ndarray, *, threshold: str = "p99.9",
-            v_init: str = "half", name: str = "converted") -> FloatNetwork:
-    """Convert an ANN (layer specs) to a float SNN; ``calib`` are calibration inputs (n, *input_shape)."""
+            v_init: str = "half", name: str = "converted", lmpc_T: int = 8, lmpc_samples: int = 64) -> FloatNetwork:
+    """Convert an ANN (layer specs) to a float SNN; ``calib`` are calibration inputs (n, *input_shape).
+
+    ``v_init``: ``"zero"``, ``"half"`` (0.5*theta, QCFS/OptI) or ``"lmpc"`` (seed 000 eq. 13, layer by
+    layer on ``lmpc_samples`` calibration inputs at ``lmpc_T`` timesteps).
+    """
     if threshold not in THRESHOLD_METHODS:
         raise ConversionError(f"unknown threshold method '{threshold}' (choose {', '.join(THRESHOLD_METHODS)})")
-    if v_init not in ("zero", "half"):
-        raise ConversionError(f"v_init must be 'zero' or 'half', not {v_init!r}")
+    if v_init not in ("zero", "half", "lmpc"):
+        raise ConversionError(f"v_init must be 'zero', 'half' or 'lmpc', not {v_init!r}")
     calib = np.asarray(calib, dtype=np.float64).reshape((-1,) + tuple(input_shape))
     if not np.all(np.isfinite(calib)):
         raise ConversionError("calibration data contains NaN or inf")
@@ -272,9 +276,33 @@ def convert(ann: list, input_shape: tuple[int, ...], calib: np.ndarray, *, thres
         layers.append(FloatLayer(name=lname, neuron="if", shape=out_shape, synapses=[syn], bias=b.bias.copy(),
                                  threshold=thr, v_init=thr * (0.5 if v_init == "half" else 0.0), reset="subtract"))
         src, src_shape, prev_thr = lname, out_shape, thr
-    return FloatNetwork(name=name, input_shape=tuple(input_shape), layers=layers, output=layers[-1].name,
-                        decisions={"converter": {"threshold": threshold, "v_init": v_init},
-                                   "input_max": float(calib.max())})
+    net = FloatNetwork(name=name, input_shape=tuple(input_shape), layers=layers, output=layers[-1].name,
+                       decisions={"converter": {"threshold": threshold, "v_init": v_init},
+                                  "input_max": float(calib.max())})
+    if v_init == "lmpc":
+        calibrate_initial_membrane(net, acts, calib[:lmpc_samples], lmpc_T)
+    return net
+
+
+def calibrate_initial_membrane(net: FloatNetwork, acts: list[np.ndarray], calib: np.ndarray, T: int) -> None:
+    """LMPC (seed 000 eq. 13), layer by layer: ``v_i(0) = T/N * sum_n |h_i(z) - phi_i(T)|``.
+
+    ``h_i(z)`` is the ANN activation of neuron i, ``phi_i(T) = theta * spikes_i / T`` the SNN's
+    average output after T timesteps with the layers below already calibrated. The value is
+    averaged over each channel (the PE holds one initial membrane per channel) and limited to
+    ``[0, theta]`` (a larger start would fire before any input arrives).
+    """
+    from compiler.float_sim import run_float
+
+    n = calib.shape[0]
+    hidden = [l for l in net.layers if l.neuron != "integrator"]
+    for idx, layer in enumerate(hidden):
+        run = run_float(net, calib, T, per_neuron=True)
+        c = layer.shape[0]
+        phi = run.neuron_spikes[layer.name].reshape(n, c, -1) * (layer.threshold.reshape(1, c, 1) / T)
+        h = acts[idx][:n].reshape(n, c, -1)
+        v0 = T * np.abs(h - phi).mean(axis=(0, 2))
+        layer.v_init = np.clip(v0, 0.0, layer.threshold)
 
 
 def convert_to_nir(ann: list, input_shape, calib, path: str | Path, **kwargs) -> FloatNetwork:

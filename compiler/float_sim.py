@@ -18,10 +18,14 @@ from hwsim.ops import apply_synapse, synapse_input
 class FloatRun:
     u: np.ndarray  # (batch, T, C) output membranes after each timestep
     spike_counts: dict[str, np.ndarray]  # layer -> (batch, T)
+    neuron_spikes: dict[str, np.ndarray] | None = None  # layer -> (batch, N) spikes over all T (on request)
 
 
-def run_float(net: FloatNetwork, x: np.ndarray, T: int) -> FloatRun:
-    """Direct encoding: the same real input every timestep. ``x``: (batch, *input_shape)."""
+def run_float(net: FloatNetwork, x: np.ndarray, T: int, *, per_neuron: bool = False) -> FloatRun:
+    """Direct encoding: the same real input every timestep. ``x``: (batch, *input_shape).
+
+    ``per_neuron=True`` also returns each neuron's spike total over the T timesteps.
+    """
     x = np.asarray(x, dtype=np.float32).reshape((-1,) + tuple(net.input_shape))
     b = x.shape[0]
     v, w, bias, thr = {}, {}, {}, {}
@@ -35,6 +39,7 @@ def run_float(net: FloatNetwork, x: np.ndarray, T: int) -> FloatRun:
     out = net.layer(net.output)
     u = np.zeros((b, T, out.neurons), np.float32)
     counts = {l.name: np.zeros((b, T), np.int64) for l in net.layers}
+    totals = {l.name: np.zeros((b, l.neurons), np.int64) for l in net.layers} if per_neuron else None
     first_cache = {}
     for t in range(T):
         spikes = {}
@@ -57,5 +62,7 @@ def run_float(net: FloatNetwork, x: np.ndarray, T: int) -> FloatRun:
             v[l.name] = vv
             spikes[l.name] = z.astype(np.float32)
             counts[l.name][:, t] = z.sum(axis=1)
+            if totals is not None:
+                totals[l.name] += z
         u[:, t] = v[net.output]
-    return FloatRun(u=u, spike_counts=counts)
+    return FloatRun(u=u, spike_counts=counts, neuron_spikes=totals)

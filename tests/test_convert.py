@@ -1,0 +1,91 @@
+"""ANN -> SNN conversion: BN folding, threshold methods, initial membrane (0, 0.5*theta, LMPC)."""
+
+import numpy as np
+import pytest
+
+from atsnn.errors import ConversionError
+from compiler.convert import (AvgPool, BatchNorm, Clip, Conv, Dense, Flatten, ReLU, ann_forward, _blocks, convert,
+                              fold_batchnorm)
+from compiler.float_sim import run_float
+
+
+def test_bn_folding_is_exact():
+    rng = np.random.default_rng(0)
+    w, b = rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    bn = BatchNorm(gamma=rng.uniform(0.5, 2, 4), beta=rng.normal(size=4), mean=rng.normal(size=4),
+                   var=rng.uniform(0.5, 2, 4))
+    x = rng.uniform(0, 1, (5, 3, 6, 6))
+    ref = ann_forward(_blocks([Conv(w, b, padding=1), BatchNorm(**vars(bn)), ReLU(), Flatten(),
+                               Dense(np.eye(4 * 36), np.zeros(4 * 36))]), x)[0]
+    w2, b2 = fold_batchnorm(w, b, bn)
+    from hwsim.ops import conv2d
+    z = conv2d(x, w, (1, 1), (1, 1)).astype(np.float64) + b.reshape(1, -1, 1, 1)
+    manual = np.maximum((z - bn.mean.reshape(1, -1, 1, 1)) / np.sqrt(bn.var.reshape(1, -1, 1, 1) + bn.eps)
+                        * bn.gamma.reshape(1, -1, 1, 1) + bn.beta.reshape(1, -1, 1, 1), 0)
+    np.testing.assert_allclose(ref, manual, rtol=1e-5, atol=1e-5)
+    folded = np.maximum(conv2d(x, w2, (1, 1), (1, 1)).astype(np.float64) + b2.reshape(1, -1, 1, 1), 0)
+    np.testing.assert_allclose(folded, manual, rtol=1e-5, atol=1e-5)
+
+
+def _cnn(rng):
+    return [Conv(rng.normal(0, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.05, 4), padding=1), ReLU(), AvgPool(2), Flatten(),
+            Dense(rng.normal(0, 0.3, (3, 64)), np.zeros(3))]
+
+
+@pytest.mark.parametrize("method", ["max", "p99.9", "channel-p99.9"])
+def test_threshold_methods(method):
+    rng = np.random.default_rng(1)
+    ann = _cnn(rng)
+    x = rng.uniform(0, 1, (40, 1, 8, 8))
+    net = convert(ann, (1, 8, 8), x, threshold=method)
+    act = ann_forward(_blocks(ann), x)[0]
+    thr = net.layers[0].threshold
+    if method == "max":
+        assert np.allclose(thr, act.max())
+    elif method == "p99.9":
+        assert np.allclose(thr, np.percentile(act[act > 0], 99.9))
+    else:
+        per = [np.percentile(a[a > 0], 99.9) for a in np.moveaxis(act, 1, 0).reshape(4, -1)]
+        assert np.allclose(thr, per)
+    assert net.layers[1].synapses[0].pool.kernel == (2, 2)
+
+
+def test_clip_thresholds_use_trained_lambda():
+    rng = np.random.default_rng(2)
+    ann = [Flatten(), Dense(rng.normal(size=(5, 4)), np.zeros(5)), Clip(1.7), Dense(rng.normal(size=(2, 5)))]
+    net = convert(ann, (4,), rng.uniform(0, 1, (10, 4)), threshold="clip")
+    assert np.allclose(net.layers[0].threshold, 1.7)
+    with pytest.raises(ConversionError, match="needs Clip activations"):
+        convert([Flatten(), Dense(np.ones((2, 4))), ReLU(), Dense(np.ones((2, 2)))], (4,), np.ones((3, 4)),
+                threshold="clip")
+
+
+def test_converted_snn_approximates_the_ann():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, (60, 1, 8, 8))
+    ann = _cnn(rng)
+    net = convert(ann, (1, 8, 8), x, threshold="p99.9", v_init="half")
+    logits = ann_forward(_blocks(ann), x)[-1]
+    u = run_float(net, x, 64).u[:, -1] / 64
+    assert (u.argmax(axis=1) == logits.argmax(axis=1)).mean() >= 0.9
+
+
+def test_lmpc_reduces_conversion_error_against_zero_init():
+    from workloads.digits import load_split
+    from workloads.train_digits import mlp_spec, train_mlp
+    xtr, _, xte, yte = load_split()
+    clf, _ = train_mlp()
+    acc = {}
+    for v in ("zero", "lmpc"):
+        net = convert(mlp_spec(clf), (1, 8, 8), xtr, threshold="p99.9", v_init=v)
+        acc[v] = (run_float(net, xte, 2).u[:, -1].argmax(axis=1) == yte).mean()
+    assert acc["lmpc"] > acc["zero"] + 0.02
+
+
+def test_bad_ann_specs():
+    with pytest.raises(ConversionError, match="weight contains NaN"):
+        convert([Flatten(), Dense(np.full((2, 4), np.nan)), ReLU(), Dense(np.ones((2, 2)))], (4,), np.ones((3, 4)))
+    with pytest.raises(ConversionError, match="last ANN layer must be"):
+        convert([Flatten(), Dense(np.ones((2, 4))), ReLU()], (4,), np.ones((3, 4)))
+    with pytest.raises(ConversionError, match="unknown threshold method"):
+        convert([Flatten(), Dense(np.ones((2, 4)))], (4,), np.ones((3, 4)), threshold="p50")
