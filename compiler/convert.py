@@ -74,6 +74,20 @@ class Flatten:
     pass
 
 
+@dataclass
+class Residual:
+    """A residual block ``ReLU(body(x) + shortcut(x))`` (ResNet basic block).
+
+    ``body``: ``[Conv, (BatchNorm), ReLU|Clip, Conv, (BatchNorm)]``; ``shortcut``: ``[]`` for identity or
+    ``[Conv, (BatchNorm)]`` (e.g. a strided 1x1 projection). ``act`` is the activation after the
+    addition (``ReLU()`` or ``Clip(lam)``). The input must be the output of an activation.
+    """
+
+    body: list
+    shortcut: list = field(default_factory=list)
+    act: object = field(default_factory=ReLU)
+
+
 THRESHOLD_METHODS = ("max", "p99.9", "channel-p99.9", "clip")
 
 
@@ -98,6 +112,63 @@ class _Block:
     flatten_before: bool = False
     act: str | None = None  # "relu" | "clip"
     lam: float | None = None
+    skip_from: int | None = None  # block whose activation feeds the shortcut (-1: the network input)
+    skip_weight: np.ndarray | None = None  # (Cout, Cin, kh, kw) conv weights of the shortcut
+    skip_stride: int = 1
+    skip_padding: int = 0
+
+
+def _conv_bn(specs: list, where: str) -> tuple[np.ndarray, np.ndarray, int, int, list]:
+    """Leading Conv (+ BatchNorm folded) of a spec list; returns (w, b, stride, padding, rest)."""
+    if not specs or not isinstance(specs[0], Conv):
+        raise ConversionError(f"{where}: expected a Conv first")
+    c = specs[0]
+    w = np.asarray(c.weight, dtype=np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ConversionError(f"{where}: weight contains NaN or inf")
+    b = np.zeros(w.shape[0]) if c.bias is None else np.asarray(c.bias, dtype=np.float64)
+    rest = specs[1:]
+    if rest and isinstance(rest[0], BatchNorm):
+        w, b = fold_batchnorm(w, b, rest[0])
+        rest = rest[1:]
+    return w, b, c.stride, c.padding, rest
+
+
+def _act_of(spec, where: str) -> tuple[str, float | None]:
+    if isinstance(spec, ReLU):
+        return "relu", None
+    if isinstance(spec, Clip):
+        if not spec.lam > 0:
+            raise ConversionError(f"{where}: clip threshold lambda must be positive, not {spec.lam!r}")
+        return "clip", float(spec.lam)
+    raise ConversionError(f"{where}: expected ReLU or Clip, not {type(spec).__name__}")
+
+
+def _residual_blocks(spec: Residual, blocks: list[_Block], i: int) -> None:
+    if not blocks or blocks[-1].act is None:
+        raise ConversionError(f"ANN layer {i}: a Residual block must follow an activation")
+    src = len(blocks) - 1
+    w1, b1, s1, p1, rest = _conv_bn(spec.body, f"ANN layer {i} (Residual body)")
+    if not rest:
+        raise ConversionError(f"ANN layer {i}: Residual body needs Conv, activation, Conv")
+    a1, l1 = _act_of(rest[0], f"ANN layer {i} (Residual body)")
+    w2, b2, s2, p2, rest = _conv_bn(rest[1:], f"ANN layer {i} (Residual body, second conv)")
+    if rest:
+        raise ConversionError(f"ANN layer {i}: Residual body has unsupported trailing layers")
+    blocks.append(_Block(kind="conv", weight=w1, bias=b1, stride=s1, padding=p1, act=a1, lam=l1))
+    if spec.shortcut:
+        ws, bs, ss, ps, rest = _conv_bn(spec.shortcut, f"ANN layer {i} (Residual shortcut)")
+        if rest:
+            raise ConversionError(f"ANN layer {i}: Residual shortcut must be Conv (+ BatchNorm)")
+    else:
+        cin = blocks[src].weight.shape[0]
+        if cin != w2.shape[0]:
+            raise ConversionError(f"ANN layer {i}: identity shortcut has {cin} channels, body gives {w2.shape[0]}; "
+                                  "give a projection shortcut")
+        ws, bs, ss, ps = np.eye(cin).reshape(cin, cin, 1, 1), np.zeros(cin), 1, 0
+    a2, l2 = _act_of(spec.act, f"ANN layer {i} (Residual activation)")
+    blocks.append(_Block(kind="conv", weight=w2, bias=b2 + bs, stride=s2, padding=p2, act=a2, lam=l2,
+                         skip_from=src, skip_weight=ws, skip_stride=ss, skip_padding=ps))
 
 
 def _blocks(ann: list) -> list[_Block]:
@@ -129,6 +200,11 @@ def _blocks(ann: list) -> list[_Block]:
                 if not spec.lam > 0:
                     raise ConversionError(f"ANN layer {i}: clip threshold lambda must be positive, not {spec.lam!r}")
                 blocks[-1].lam = float(spec.lam)
+        elif isinstance(spec, Residual):
+            if pending_pool is not None or pending_flat:
+                raise ConversionError(f"ANN layer {i}: pooling or flatten directly before a Residual block is not "
+                                      "supported")
+            _residual_blocks(spec, blocks, i)
         elif isinstance(spec, AvgPool):
             pending_pool = (spec.kernel, spec.stride or spec.kernel)
         elif isinstance(spec, Flatten):
@@ -173,6 +249,9 @@ def ann_forward(blocks: list[_Block], x: np.ndarray, *, upto: int | None = None)
             z = h @ b.weight.T + b.bias
         else:
             z = _conv(h, b.weight, b.stride, b.padding) + b.bias.reshape(1, -1, 1, 1)
+        if b.skip_from is not None:
+            hs = x if b.skip_from < 0 else acts[b.skip_from]
+            z = z + _conv(np.asarray(hs, dtype=np.float64), b.skip_weight, b.skip_stride, b.skip_padding)
         if b.act == "relu":
             h = np.maximum(z, 0)
         elif b.act == "clip":
@@ -227,6 +306,7 @@ def convert(ann: list, input_shape: tuple[int, ...], calib: np.ndarray, *, thres
     acts = ann_forward(blocks, calib)
     layers: list[FloatLayer] = []
     src, src_shape, prev_thr = "input", tuple(input_shape), None
+    built: list[tuple[str, tuple, np.ndarray | None]] = []  # per block: (layer name, shape, threshold)
     for i, b in enumerate(blocks):
         last = i == len(blocks) - 1
         w = b.weight.copy()
@@ -267,15 +347,27 @@ def convert(ann: list, input_shape: tuple[int, ...], calib: np.ndarray, *, thres
             syn = FloatSynapse(source=src, op="conv2d", weight=w, input_shape=in_shape,
                                stride=(b.stride, b.stride), padding=(b.padding, b.padding), pool=pool)
         lname = f"fc{i}" if b.kind == "dense" else f"conv{i}"
+        syns = [syn]
+        if b.skip_from is not None:
+            s_name, s_shape, s_thr = ("input", tuple(input_shape), None) if b.skip_from < 0 else built[b.skip_from]
+            ws = b.skip_weight if s_thr is None else b.skip_weight * s_thr.reshape(1, -1, 1, 1)
+            sk_shape = conv_out_shape(s_shape, ws.shape, (b.skip_stride, b.skip_stride),
+                                      (b.skip_padding, b.skip_padding))
+            if sk_shape != out_shape:
+                raise ConversionError(f"weighted layer {i}: shortcut gives {sk_shape}, body gives {out_shape}")
+            syns.append(FloatSynapse(source=s_name, op="conv2d", weight=ws, input_shape=s_shape,
+                                     stride=(b.skip_stride, b.skip_stride),
+                                     padding=(b.skip_padding, b.skip_padding)))
         if last:
-            layers.append(FloatLayer(name=lname, neuron="integrator", shape=out_shape, synapses=[syn],
+            layers.append(FloatLayer(name=lname, neuron="integrator", shape=out_shape, synapses=syns,
                                      bias=b.bias.copy(), threshold=np.ones(out_shape[0]),
                                      v_init=np.zeros(out_shape[0])))
             break
         thr = _threshold(acts[i], threshold, b)
-        layers.append(FloatLayer(name=lname, neuron="if", shape=out_shape, synapses=[syn], bias=b.bias.copy(),
+        layers.append(FloatLayer(name=lname, neuron="if", shape=out_shape, synapses=syns, bias=b.bias.copy(),
                                  threshold=thr, v_init=thr * (0.5 if v_init == "half" else 0.0), reset="subtract"))
         src, src_shape, prev_thr = lname, out_shape, thr
+        built.append((lname, out_shape, thr))
     net = FloatNetwork(name=name, input_shape=tuple(input_shape), layers=layers, output=layers[-1].name,
                        decisions={"converter": {"threshold": threshold, "v_init": v_init},
                                   "input_max": float(calib.max())})

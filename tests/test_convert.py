@@ -89,3 +89,29 @@ def test_bad_ann_specs():
         convert([Flatten(), Dense(np.ones((2, 4))), ReLU()], (4,), np.ones((3, 4)))
     with pytest.raises(ConversionError, match="unknown threshold method"):
         convert([Flatten(), Dense(np.ones((2, 4)))], (4,), np.ones((3, 4)), threshold="p50")
+
+
+def test_residual_blocks_convert_faithfully():
+    from compiler.convert import BatchNorm, Residual
+    rng = np.random.default_rng(0)
+
+    def conv(co, ci, k=3, s=1, p=1):
+        return Conv(rng.normal(0, np.sqrt(2 / (ci * k * k)), (co, ci, k, k)), rng.normal(0, 0.01, co), stride=s,
+                    padding=p)
+
+    def bn(c):
+        return BatchNorm(np.ones(c), np.zeros(c), np.zeros(c), np.ones(c))
+
+    ann = [conv(8, 1), bn(8), ReLU(), Residual([conv(8, 8), bn(8), ReLU(), conv(8, 8), bn(8)]),
+           Residual([conv(16, 8, s=2), bn(16), ReLU(), conv(16, 16), bn(16)], [conv(16, 8, 1, 2, 0), bn(16)]),
+           AvgPool(4), Flatten(), Dense(rng.normal(0, 0.3, (5, 16)))]
+    x = rng.uniform(0, 1, (50, 1, 8, 8))
+    net = convert(ann, (1, 8, 8), x)
+    assert [len(l.synapses) for l in net.layers] == [1, 1, 2, 1, 2, 1]
+    assert net.layers[2].synapses[1].source == "conv0"  # identity shortcut from the block input
+    logits = ann_forward(_blocks(ann), x)[-1]
+    u = run_float(net, x, 64).u[:, -1] / 64
+    assert (u.argmax(axis=1) == logits.argmax(axis=1)).mean() >= 0.95
+    with pytest.raises(ConversionError, match="identity shortcut has 8 channels"):
+        convert([conv(8, 1), ReLU(), Residual([conv(16, 8), ReLU(), conv(16, 16)]), Flatten(),
+                 Dense(np.ones((2, 1024)))], (1, 8, 8), x)

@@ -22,8 +22,19 @@ def test_vgg16_compiles_and_runs():
     assert all(tr.layers[l.name]["dram_bytes"].sum() > 0 for l in p.layers if l.mapping.weights_in_dram)
 
 
+@pytest.mark.parametrize("name, depth", [("resnet20", 20), ("resnet19", 19)])
+def test_resnets_compile_with_residual_synapses(name, depth):
+    net = build(name)
+    p = compile_model(net)
+    assert len(p.layers) == depth and p.early_exit
+    assert sum(len(l.synapses) == 2 for l in p.layers) >= 8  # every basic block adds its shortcut
+    tr = simulate(p, synthetic_images(1, 2), T=4)
+    rates = [tr.layers[l.name]["spikes"].mean() / l.neurons for l in p.layers if l.neuron == "if"]
+    assert 0.02 < float(np.mean(rates)) < 0.3
+
+
 def test_unsupported_topologies_say_so():
-    with pytest.raises(ConversionError, match="residual blocks"):
-        build("resnet19")
+    with pytest.raises(ConversionError, match="transposed convolutions"):
+        build("yolov3-tiny")
     with pytest.raises(ConversionError, match="unknown topology"):
         build("alexnet")
