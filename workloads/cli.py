@@ -35,4 +35,6 @@ def _reports(args) -> int:
     for sub in ("program", "verilog"):
         shutil.rmtree(target / sub, ignore_errors=True)
     print_summary(s)
+    from workloads.table3 import write_table3
+    print(f"Table-3 comparison: {write_table3(out)}")
     return 0
