@@ -12,6 +12,30 @@ def add_parser(sub) -> None:
     e.add_argument("-o", "--out", required=True, help="output directory")
     e.add_argument("--no-lint", action="store_true")
     e.set_defaults(func=_export)
+    y = rs.add_parser("synth", help="Yosys synth_xilinx resource report (PE, AT unit, array) against an XC7A100T")
+    y.add_argument("--hw", default=None, help="hardware preset or TOML file")
+    y.add_argument("-o", "--out", default=None, help="directory for synth.md and synth.csv")
+    y.set_defaults(func=_synth)
+
+
+def _synth(args) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from atsnn.config import load_hardware
+    from rtl.synth import report_markdown, synth_report
+    hw = load_hardware(args.hw)
+    rows = synth_report(hw)
+    md = report_markdown(hw, rows)
+    print(md)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "synth.md").write_text(md)
+        pd.DataFrame(rows).to_csv(out / "synth.csv", index=False)
+        print(f"written to {out / 'synth.md'} and {out / 'synth.csv'}")
+    return 0
 
 
 def _export(args) -> int:

@@ -1,0 +1,36 @@
+"""`atsnn rtl synth`: Yosys synth_xilinx resource counts for the PE, the AT unit and the array."""
+
+import pytest
+
+from atsnn.cli import main
+from rtl.synth import XC7A100T, parse_stat
+
+STAT = """
+   Number of cells:                953
+     CARRY4                         30
+     FDRE                           53
+     LUT2                           63
+     LUT6                          178
+     RAM64M                         32
+     RAMB18E1                        1
+     DSP48E1                         2
+"""
+
+
+def test_parse_stat_counts_lutram_bram_and_dsp():
+    r = parse_stat(STAT)
+    assert (r.lut, r.lutram, r.ff, r.bram36, r.dsp) == (63 + 178 + 128, 128, 53, 0.5, 2)
+
+
+@pytest.mark.slow
+def test_synth_cli(tmp_path, capsys):
+    assert main(["rtl", "synth", "--hw", "atsnn28-small", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| PE (one) |" in out and "array 4x4 (extrapolated: 15 PE + 1 AT)" in out
+    import pandas as pd
+    d = pd.read_csv(tmp_path / "synth.csv")
+    pe, at, arr = d.iloc[0], d.iloc[1], d.iloc[2]
+    assert pe.lut > 100 and pe.ff > 20 and at.dsp >= 1  # the AT unit's multipliers map to DSP48
+    assert arr.lut == 15 * pe.lut + at.lut
+    assert bool(arr.fits_xc7a100t) == (arr.lut <= XC7A100T["lut"] and arr.bram36 <= XC7A100T["bram36"]
+                                       and arr.lutram <= XC7A100T["lutram"])
