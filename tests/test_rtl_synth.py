@@ -6,14 +6,14 @@ from atsnn.cli import main
 from rtl.synth import XC7A100T, parse_stat
 
 STAT = """
-   Number of cells:                953
-     CARRY4                         30
-     FDRE                           53
-     LUT2                           63
-     LUT6                          178
-     RAM64M                         32
-     RAMB18E1                        1
-     DSP48E1                         2
+      953 cells
+       30   CARRY4
+       53   FDRE
+       63   LUT2
+      178   LUT6
+       32   RAM64M
+        1   RAMB18E1
+        2   DSP48E1
 """
 
 
