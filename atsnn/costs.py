@@ -16,6 +16,7 @@ cost without a second table. Every report records :attr:`CostTable.ref`.
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -246,9 +247,17 @@ def costs_from_dict(data: dict, *, dram: str | None = None, source: str | None =
 
 
 def load_costs(preset_or_file: str | Path | None = None, *, dram: str | None = None) -> CostTable:
-    """Load a cost table by preset name or TOML path (default ``sata28-500mhz``)."""
+    """Load a cost table by preset name or TOML path (default ``sata28-500mhz``).
+
+    Tables are immutable; a file is parsed again only when its modification time changes.
+    """
     if preset_or_file is None:
         preset_or_file = DEFAULT_COSTS
+    path = _resolve(preset_or_file)
+    return _load_cached(str(path), path.stat().st_mtime_ns, dram)
+
+
+def _resolve(preset_or_file: str | Path) -> Path:
     path = Path(preset_or_file)
     if not path.suffix and not path.exists():
         path = PRESET_DIR / f"{preset_or_file}.toml"
@@ -257,6 +266,12 @@ def load_costs(preset_or_file: str | Path | None = None, *, dram: str | None = N
                               "or give a .toml file)")
     if not path.is_file():
         raise ConfigError(f"cost table file '{path}' does not exist")
+    return path
+
+
+@functools.lru_cache(maxsize=32)
+def _load_cached(path_str: str, mtime_ns: int, dram: str | None) -> CostTable:
+    path = Path(path_str)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
