@@ -79,7 +79,7 @@ def test_compile_with_calibration_reports_agreement(tmp_path, capsys):
     np.savez(tmp_path / "calib.npz", x=x[:32])
     assert main(["compile", str(MODEL), "-o", str(tmp_path / "p"), "--calib", str(tmp_path / "calib.npz")]) == 0
     out = capsys.readouterr().out
-    assert "float vs fixed, layer fc0: spike-count correlation" in out
+    assert "float vs fixed, layer conv0: spike-count correlation" in out
     rows = load_program(tmp_path / "p").report["agreement"]
     assert rows[-1]["output_agreement"] >= 0.9
     assert 0.9 < rows[0]["spike_count_ratio"] < 1.1

@@ -27,7 +27,7 @@ def _reports(args) -> int:
 
     from workloads.demo import print_summary, run_demo
     out = Path(args.out)
-    target = out / "digits_mlp"
+    target = out / "digits_cnn"
     if target.exists():
         shutil.rmtree(target)
     s = run_demo(target, quiet=True)

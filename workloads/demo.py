@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-MODEL = Path(__file__).parent / "models" / "digits_mlp.nir"
+MODEL = Path(__file__).parent / "models" / "digits_cnn_clip.nir"
+MLP_MODEL = Path(__file__).parent / "models" / "digits_mlp.nir"
 DEMO_T = 8
 DEMO_THETA = 0.1
 

@@ -1,8 +1,14 @@
-"""Train the digits ANN and ship it as converted SNN NIR files (deterministic: fixed seeds and split).
+"""Train the digits ANNs and ship them as converted SNN NIR files (deterministic: fixed seeds and split).
 
-``python -m workloads.train_digits`` regenerates ``workloads/models/digits_mlp.nir`` (99.9th-percentile
-thresholds) and ``digits_mlp_max.nir`` (max-activation thresholds), both with v_init = 0.5*theta, plus a
-JSON file per model with the ANN accuracy and the float-SNN accuracy at T = 4, 8, 16, 32.
+``python -m workloads.train_digits`` regenerates, in ``workloads/models/``:
+
+- ``digits_mlp.nir`` (scikit-learn MLP, 99.9th-percentile thresholds) and ``digits_mlp_max.nir``
+  (max-activation thresholds);
+- ``digits_cnn_p999.nir`` (numpy-trained CNN with ReLU, 99.9th-percentile thresholds) and
+  ``digits_cnn_clip.nir`` (the CNN trained with clip activations, thresholds = trained lambdas);
+
+all with v_init = 0.5*theta, plus a JSON file per model with the ANN accuracy and the float-SNN
+accuracy at T = 4, 8, 16, 32.
 """
 
 from __future__ import annotations
@@ -56,6 +62,34 @@ def float_snn_accuracy(net, x, y, T: int) -> float:
     return float((v[net.output].argmax(axis=1) == y).mean())
 
 
+def _float_accuracy(net, x, y, T: int) -> float:
+    from compiler.float_sim import run_float
+    return float((run_float(net, x, T).u[:, -1].argmax(axis=1) == y).mean())
+
+
+def build_cnns(out_dir: Path = MODELS) -> dict:
+    from compiler.convert import convert
+    from compiler.nir_export import export_nir
+    from workloads.digits import load_split
+    from workloads.numpy_cnn import accuracy, train
+
+    xtr, ytr, xte, yte = load_split()
+    info = {}
+    for name, clip, method in (("digits_cnn_p999", False, "p99.9"), ("digits_cnn_clip", True, "clip")):
+        model = train(xtr, ytr, clip=clip, seed=0)
+        net = convert(model.spec(), (1, 8, 8), xtr, threshold=method, v_init="half", name=name)
+        export_nir(net, out_dir / f"{name}.nir")
+        meta = dict(model=name, ann="numpy CNN: Conv(1->8,3x3)-act-AvgPool2-Conv(8->16,3x3)-act-AvgPool2-FC(64->10), "
+                                    f"{'trainable clip' if clip else 'ReLU'}, SGD+momentum, 60 epochs, seed 0",
+                    data="sklearn load_digits / 16, stratified 70/30 split, random_state=0", threshold=method,
+                    v_init="0.5*theta", ann_test_accuracy=accuracy(model, xte, yte),
+                    clip_lambdas=[float(v) for v in model.lam] if clip else None,
+                    snn_float_test_accuracy={str(T): _float_accuracy(net, xte, yte, T) for T in (4, 8, 16, 32)})
+        (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+        info[name] = meta
+    return info
+
+
 def build_all(out_dir: Path = MODELS) -> dict:
     from compiler.convert import convert
     from compiler.nir_export import export_nir
@@ -74,6 +108,7 @@ def build_all(out_dir: Path = MODELS) -> dict:
                     snn_float_test_accuracy={str(T): float_snn_accuracy(net, xte, yte, T) for T in (4, 8, 16, 32)})
         (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
         info[name] = meta
+    info.update(build_cnns(out_dir))
     return info
 
 
