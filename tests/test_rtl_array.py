@@ -1,0 +1,78 @@
+"""Array top running the compiled digits MLP: class, exit timestep, spikes per layer and cycles vs hwsim.
+
+The RTL cycle counter equals hwsim's cycles (minus the input load, which the host does before
+``start``) plus the controller's bookkeeping cycles, ``rtl.array.controller_cycles``: that offset is
+stated and tested exactly.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from atsnn.config import load_hardware
+from atsnn.program import save_program
+from compiler.pipeline import compile_model
+from hwsim.datasets import digits_test_split
+from hwsim.engine import simulate
+from hwsim.inputs import quantize_input
+from hwsim.policies import evaluate
+from hwsim.reference import reference_run
+from rtl.array import ArrayTop, controller_cycles
+from rtl.export import verilog_text, write_if_changed
+from workloads.demo import MLP_MODEL
+
+pytestmark = pytest.mark.cosim
+T, CL, TAU = 6, 0.999, 0.999
+
+
+def _run(build_root, tmp_path, preset, n):
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is needed for Verilator")
+    from cocotb_tools.runner import get_runner
+    hw = load_hardware(preset)
+    program = compile_model(MLP_MODEL, hw=hw)
+    save_program(program, tmp_path / "prog")
+    x, _ = digits_test_split()
+    xq = quantize_input(program, x[:n])
+    np.savez(tmp_path / "in.npz", x=xq, T=T, cl_init=CL, tau=TAU, use_exit=1)
+    src_dir = build_root / "rtl"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    src = src_dir / f"array-{preset}.v"
+    write_if_changed(src, verilog_text(ArrayTop(program), "atsnn_array"))
+    build_dir = build_root / f"sim-array-{preset}"
+    runner = get_runner("verilator")
+    runner.build(sources=[src], hdl_toplevel="atsnn_array", build_dir=build_dir,
+                 build_args=["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0", "--output-split-cfuncs", "0"],
+                 timescale=("1ns", "1ps"))
+    tests_dir = Path(__file__).parent
+    runner.test(hdl_toplevel="atsnn_array", test_module="cocotb_array", build_dir=build_dir, test_dir=tmp_path,
+                extra_env={"ARRAY_PROGRAM": str(tmp_path / "prog"), "ARRAY_INPUTS": str(tmp_path / "in.npz"),
+                           "ARRAY_RESULTS": str(tmp_path / "res.json"),
+                           "COCOTB_REWRITE_ASSERTION_FILES": "cocotb_*.py",
+                           "PYTHONPATH": os.pathsep.join([str(tests_dir), str(tests_dir.parent)])})
+    res = json.loads((tmp_path / "res.json").read_text())
+    ref = reference_run(program, xq, T, cl_init=CL, tau_cl=TAU)
+    trace = simulate(program, xq, T=T, already_quantized=True)
+    hws = evaluate(trace, "atsn", cl_init=CL, tau_cl=TAU)
+    hidden = [l for l in program.layers if l.mapping.unit == "pe"]
+    for s, (cls, et, cycles, counts) in enumerate(res):
+        e = int(ref.exit_t[s])
+        assert et == e == hws.exit_t[s], f"sample {s}: exit timestep"
+        assert cls == int(ref.u[s, e - 1].argmax()) == hws.predicted[s], f"sample {s}: class"
+        assert counts == [int(ref.spike_counts[l.name][s, :e].sum()) for l in hidden], f"sample {s}: spikes"
+        schedule = int(hws.cycles[s]) - trace.input_load_cycles
+        assert cycles == schedule + controller_cycles(program, e, True), f"sample {s}: cycles"
+    return len(res)
+
+
+def test_array_small_50_images(build_root, tmp_path):
+    assert _run(build_root, tmp_path, "atsnn28-small", 50) == 50
+
+
+@pytest.mark.slow
+def test_array_16x16_5_images(build_root, tmp_path):
+    assert _run(build_root, tmp_path, "atsnn28", 5) == 5
