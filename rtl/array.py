@@ -215,7 +215,9 @@ class ArrayTop(wiring.Component):
                     for k, li in enumerate(layer_info):
                         l = li["layer"]
                         per = l.neurons // l.channels
-                        with m.If((j >= li["base"]) & (j < li["base"] + li["nmax"])):
+                        in_range = (j < li["base"] + li["nmax"]) if li["base"] == 0 else \
+                            ((j >= li["base"]) & (j < li["base"] + li["nmax"]))
+                        with m.If(in_range):
                             jj = j - li["base"]
                             vals = []
                             for q in range(li["nmax"]):
@@ -245,6 +247,8 @@ class ArrayTop(wiring.Component):
                 for k, li in enumerate(layer_info):
                     with m.If(li_sig == k):
                         for p, pe in enumerate(pes):
+                            if li["sizes"][p] == 0:
+                                continue  # idle in this layer
                             layer_consts(pe, li)
                             if k == 0:
                                 i_idx, kbit = cur // self.in_bits, cur % self.in_bits
@@ -266,6 +270,8 @@ class ArrayTop(wiring.Component):
                         l = li["layer"]
                         per = l.neurons // l.channels
                         for p, pe in enumerate(pes):
+                            if li["sizes"][p] == 0:
+                                continue  # idle in this layer
                             layer_consts(pe, li)
                             biases = []
                             for q in range(li["nmax"]):

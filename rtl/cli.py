@@ -11,6 +11,7 @@ def add_parser(sub) -> None:
     e.add_argument("--hw", default=None, help="hardware preset or TOML file")
     e.add_argument("-o", "--out", required=True, help="output directory")
     e.add_argument("--no-lint", action="store_true")
+    e.add_argument("--program", default=None, help="compiled Program directory: also write the array top for it")
     e.set_defaults(func=_export)
     y = rs.add_parser("synth", help="Yosys synth_xilinx resource report (PE, AT unit, array) against an XC7A100T")
     y.add_argument("--hw", default=None, help="hardware preset or TOML file")
@@ -41,8 +42,11 @@ def _synth(args) -> int:
 def _export(args) -> int:
     from atsnn.config import load_hardware
     from rtl.export import blocks, export_verilog
-    hw = load_hardware(args.hw)
-    out = export_verilog(hw, args.out, lint_files=not args.no_lint)
-    for name in blocks(hw):
+    from atsnn.program import load_program
+    program = load_program(args.program) if args.program else None
+    hw = program.hardware if program is not None else load_hardware(args.hw)
+    out = export_verilog(hw, args.out, lint_files=not args.no_lint, program=program)
+    names = list(blocks(hw)) + (["atsnn_array"] if program is not None else [])
+    for name in names:
         print(f"{out / (name + '.v')}" + ("" if args.no_lint else "  (verilator --lint-only: clean)"))
     return 0

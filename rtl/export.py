@@ -58,14 +58,22 @@ def lint(path: Path) -> None:
         raise RtlError(f"verilator --lint-only failed for {path.name}: {first[0] if first else 'no output'}")
 
 
-def export_verilog(hw: HardwareConfig, out_dir: str | Path, *, lint_files: bool = True, lint: bool | None = None
-                   ) -> Path:
-    """Write one ``<module>.v`` per block into ``out_dir``; lint each with Verilator."""
+def export_verilog(hw: HardwareConfig, out_dir: str | Path, *, lint_files: bool = True, lint: bool | None = None,
+                   program=None) -> Path:
+    """Write one ``<module>.v`` per block into ``out_dir``; lint each with Verilator.
+
+    With a compiled ``program`` (fully connected layers), the array top generated for it is written
+    too (``atsnn_array.v``).
+    """
     if lint is not None:
         lint_files = lint
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, block in blocks(hw).items():
+    todo = dict(blocks(hw))
+    if program is not None:
+        from rtl.array import ArrayTop
+        todo["atsnn_array"] = lambda: ArrayTop(program)
+    for name, block in todo.items():
         path = out / f"{name}.v"
         write_if_changed(path, verilog_text(block(), name))
         if lint_files:
