@@ -170,13 +170,11 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                         cache[key] = (cur, epos)
                 acc += cur
                 events += epos.sum(axis=1)
-                synops += epos @ st.fanout
+                synops += epos @ st.fanout_f
                 for j in range(m.passes):
-                    mc = st.maxconn[j].astype(np.float64)
-                    compute += cyc.event * (epos @ (mc > 0)) + cyc.synop * (epos @ mc)
-                    deliveries += epos @ st.reached[j]
-                    conn = st.conn[j].astype(np.float64)
-                    pe_busy += cyc.event * (epos @ (conn > 0).T) + cyc.synop * (epos @ conn.T)
+                    compute += cyc.event * (epos @ st.maxconn_any_f[j]) + cyc.synop * (epos @ st.maxconn_f[j])
+                    deliveries += epos @ st.reached_f[j]
+                    pe_busy += epos @ (cyc.event * st.conn_any_f[j] + cyc.synop * st.conn_f[j]).T
                 if syn.source != "input":
                     glb_r += math.ceil(program.layer(syn.source).neurons / 8)
                 else:

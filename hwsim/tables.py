@@ -30,6 +30,15 @@ class SynapseTable:
     reached: list[np.ndarray]  # per pass: (positions,) PEs with conn > 0
     fanout: np.ndarray  # (positions,) total neurons reached over all passes
 
+    def __post_init__(self):
+        # float64 views used by the engine's per-timestep matrix products (computed once)
+        self.conn_f = [c.astype(np.float64) for c in self.conn]
+        self.conn_any_f = [(c > 0).astype(np.float64) for c in self.conn]
+        self.maxconn_f = [c.astype(np.float64) for c in self.maxconn]
+        self.maxconn_any_f = [(c > 0).astype(np.float64) for c in self.maxconn]
+        self.reached_f = [c.astype(np.float64) for c in self.reached]
+        self.fanout_f = self.fanout.astype(np.float64)
+
 
 @dataclass
 class LayerTable:
