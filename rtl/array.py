@@ -233,15 +233,19 @@ class ArrayTop(wiring.Component):
                     m.next = "EVENT"
                 with m.Else():
                     m.d.sync += j.eq(j + 1)
-            # ---------------- PE layers
-            with m.State("EVENT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(found):
-                    m.d.sync += [cur.eq(low), mask.eq(mask & ~(1 << low)), j.eq(0)]
-                    m.next = "SYNOP"
-                with m.Else():
+            def event_state(name: str, synop: str, update: str) -> None:
+                """Take the lowest pending event (1 cycle) or, when none is left, go to the updates."""
+                with m.State(name):
+                    m.d.comb += self.busy.eq(1)
                     m.d.sync += j.eq(0)
-                    m.next = "UPDATE"
+                    with m.If(found):
+                        m.d.sync += [cur.eq(low), mask.eq(mask & ~(1 << low))]
+                        m.next = synop
+                    with m.Else():
+                        m.next = update
+
+            # ---------------- PE layers
+            event_state("EVENT", "SYNOP", "UPDATE")
             with m.State("SYNOP"):
                 m.d.comb += self.busy.eq(1)
                 for k, li in enumerate(layer_info):
@@ -307,14 +311,7 @@ class ArrayTop(wiring.Component):
                     with m.Else():
                         m.d.sync += cnt.eq(cnt + 1)
             # ---------------- output layer in the AT unit
-            with m.State("AT_EVENT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(found):
-                    m.d.sync += [cur.eq(low), mask.eq(mask & ~(1 << low)), j.eq(0)]
-                    m.next = "AT_SYNOP"
-                with m.Else():
-                    m.d.sync += j.eq(0)
-                    m.next = "AT_UPDATE"
+            event_state("AT_EVENT", "AT_SYNOP", "AT_UPDATE")
             with m.State("AT_SYNOP"):
                 m.d.comb += self.busy.eq(1)
                 fan = wout.shape[1]
