@@ -108,3 +108,16 @@ def test_export_import_round_trip(tmp_path):
             np.testing.assert_allclose(b.v_init, a.v_init, rtol=1e-6)
             assert b.reset == a.reset
     assert back.decisions["input_max"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_absurd_layer_size_is_rejected():
+    import nir
+    nodes = {"in": nir.Input(input_type={"input": np.array([1, 100_000, 100_000])}),
+             "c": nir.Conv2d(input_shape=None, weight=np.ones((8, 1, 3, 3), np.float32), stride=1, padding=1,
+                             dilation=1, groups=1, bias=np.zeros(8, np.float32)),
+             "n": nir.IF(r=np.ones(1), v_threshold=np.ones(1), v_reset=np.zeros(1)),
+             "out": nir.Output(output_type={"output": np.array([8])})}
+    g = nir.NIRGraph(nodes=nodes, edges=[("in", "c"), ("c", "n"), ("n", "out")], type_check=False)
+    with pytest.raises(NirImportError, match=r"node 'c' \(Conv2d\) output \(8, 100000, 100000\) has 80000000000 "
+                                             r"neurons"):
+        import_nir(g)
