@@ -45,7 +45,8 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atsnn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="atsnn", description="atsnn: compile, simulate, report and build "
+                                     "adaptive-timestep SNN accelerators")
     from atsnn import __version__
     parser.add_argument("--version", action="version", version=f"atsnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

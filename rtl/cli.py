@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("rtl", help="hardware: Verilog export")
+    p = sub.add_parser("rtl", help="hardware: Verilog export with Verilator lint, Yosys FPGA resource report")
     rs = p.add_subparsers(dest="rtl_command", metavar="ACTION")
     rs.required = True
     e = rs.add_parser("export", help="write Verilog for the RTL blocks and lint it with Verilator")
