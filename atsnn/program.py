@@ -81,6 +81,7 @@ class LayerMapping:
     expected_utilisation: float  # mean chunk / max chunk
     notes: list[str] = field(default_factory=list)
     state_in_dram: bool = False  # spilled state beyond GLB capacity lives in DRAM
+    spikes_in_dram: bool = False  # the layer's spike map does not fit the GLB: DRAM write + reads per timestep
 
 
 @dataclass(kw_only=True)

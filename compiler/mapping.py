@@ -60,7 +60,7 @@ def total_weights(layer: Layer) -> int:
 def map_pe_layer(layer: Layer, hw: HardwareConfig) -> LayerMapping:
     n = layer.neurons
     mem = hw.pe.data_memory_bytes
-    sb = state_bytes(hw)
+    sb = state_bytes(hw, at=layer.neuron == "integrator")
     out_bits = 8 * hw.pe.output_spike_buffer_bytes
     p = min(hw.pe_count, n)
     chunks = balanced_chunks(n, p)
@@ -128,9 +128,18 @@ def map_at_layer(layer: Layer, hw: HardwareConfig) -> LayerMapping | None:
 
 
 def map_program_layers(layers: list[Layer], output: str, hw: HardwareConfig) -> bool:
-    """Fill ``layer.mapping`` for every layer; returns whether the AT unit holds the output (early exit)."""
+    """Fill ``layer.mapping`` for every layer; returns whether the AT unit holds the output (early exit).
+
+    A network with several integrator layers (output heads, e.g. detection) runs them all on the PEs
+    and has no early exit: the AT unit's exit test reads a single classifier output.
+    """
     early_exit = False
+    heads = [l.name for l in layers if l.neuron == "integrator"]
     for layer in layers:
+        if layer.name == output and len(heads) > 1:
+            layer.mapping = map_pe_layer(layer, hw)
+            layer.mapping.notes.append(f"one of {len(heads)} output heads: runs on PEs, no early exit")
+            continue
         if layer.name == output:
             m = map_at_layer(layer, hw)
             if m is not None:
@@ -153,15 +162,24 @@ def map_program_layers(layers: list[Layer], output: str, hw: HardwareConfig) -> 
         else:
             if m.state_resident:
                 m.state_resident = False
-                m.spilled_state_bytes_per_timestep = int(2 * layer.neurons * state_bytes(hw))
+                m.spilled_state_bytes_per_timestep = int(2 * layer.neurons *
+                                                         state_bytes(hw, at=layer.neuron == "integrator"))
                 m.notes.append("state spilled to the GLB between timesteps (PE memory shared with other layers)")
             if m.weights_resident and m.passes == 1 and used + m.resident_weight_bytes_per_pe > mem:
                 pass
-    # GLB capacity: spike maps first, then spilled state, then streamed weights; the rest lives in DRAM
-    glb_free = hw.memory.glb_bytes - sum(math.ceil(l.neurons / 8) for l in layers)
-    if glb_free < 0:
-        raise MappingError(f"the spike maps need {hw.memory.glb_bytes - glb_free} B of global buffer, more than "
-                           f"memory.glb_banks x memory.glb_bank_bytes = {hw.memory.glb_bytes}; increase memory.glb_banks")
+    # GLB capacity: spike maps first (in layer order), then spilled state, then streamed weights; the rest
+    # lives in DRAM
+    glb_free = hw.memory.glb_bytes
+    for layer in layers:
+        if layer.neuron == "integrator":
+            continue
+        need = math.ceil(layer.neurons / 8)
+        if need <= glb_free:
+            glb_free -= need
+        else:
+            layer.mapping.spikes_in_dram = True
+            layer.mapping.notes.append(f"spike map ({need} B per timestep) does not fit the GLB: written to and read "
+                                       "from DRAM")
     for layer in layers:
         m = layer.mapping
         half = m.spilled_state_bytes_per_timestep // 2
@@ -195,5 +213,6 @@ def mapping_table(layers: list[Layer]) -> pd.DataFrame:
                          streamed_weight_bytes_per_timestep=m.streamed_weight_bytes_per_timestep,
                          spilled_state_bytes_per_timestep=m.spilled_state_bytes_per_timestep,
                          weights_in_dram=m.weights_in_dram, state_in_dram=m.state_in_dram,
+                         spikes_in_dram=m.spikes_in_dram,
                          expected_utilisation=round(m.expected_utilisation, 3)))
     return pd.DataFrame(rows)

@@ -4,7 +4,9 @@ Each layer becomes its weighted node(s) (``Affine``/``Conv2d``, pools as
 ``SumPool2d``, flatten as ``Flatten``) feeding an ``IF`` or ``LIF`` node with
 ``r = 1`` (dt = 1) and metadata ``reset_mode``, ``v_init`` (per channel) and
 ``comparator``; the output integrator is a terminal weighted node before
-``Output`` (no neuron), as converted networks are usually written. A
+``Output`` (no neuron), as converted networks are usually written. Further
+output heads (integrators other than ``net.output``) feed their own
+``Output`` nodes named ``output_<layer>``; the primary one is ``output``. A
 transposed convolution is a ``Conv2d`` with metadata ``transposed = True``
 (see :mod:`compiler.nir_import`). The file is written to a temporary name
 and renamed, so a failure leaves nothing half-written.
@@ -17,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from atsnn.errors import ConversionError
 from compiler.ir import FloatNetwork
 
 
@@ -65,18 +66,19 @@ def export_nir(net: FloatNetwork, path: str | Path | None = None):
             edges.append((src, tag))
             targets.append(tag)
         if layer.neuron == "integrator":
+            out_node = "output" if layer.name == net.output else f"output_{layer.name}"
             if layer.name != net.output:
-                raise ConversionError(f"layer '{layer.name}': only the output layer may be an integrator")
+                nodes[out_node] = nir.Output(output_type={"output": np.array(layer.shape)})
             if layer.beta != 1.0:
                 nodes[layer.name] = nir.LI(tau=_full(np.ones(layer.shape[0]) / (1 - layer.beta), layer.shape),
                                            r=_full(np.ones(layer.shape[0]) / (1 - layer.beta), layer.shape),
                                            v_leak=_full(np.zeros(layer.shape[0]), layer.shape))
                 for tg in targets:
                     edges.append((tg, layer.name))
-                edges.append((layer.name, "output"))
+                edges.append((layer.name, out_node))
             else:
                 for tg in targets:
-                    edges.append((tg, "output"))
+                    edges.append((tg, out_node))
             shapes[layer.name] = tuple(layer.shape)
             continue
         md = {"reset_mode": layer.reset, "v_init": np.asarray(layer.v_init, dtype=np.float64),

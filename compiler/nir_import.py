@@ -237,15 +237,16 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
         preds[b].append(a)
     inputs = [n for n in nodes if type(nodes[n]).__name__ == "Input"]
     outputs = [n for n in nodes if type(nodes[n]).__name__ == "Output"]
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise NirImportError(f"{where}: need exactly one Input and one Output node, found {len(inputs)} and "
-                             f"{len(outputs)}")
+    if len(inputs) != 1 or not outputs:
+        raise NirImportError(f"{where}: need exactly one Input and at least one Output node, found {len(inputs)} "
+                             f"and {len(outputs)}")
     vt = _version_tuple(version)
     legacy_subtract = vt is not None and vt < (1, 0, 6)
     step = _choose_dt(nodes, dt, where)
     input_shape = _input_shape(nodes, inputs[0], edges, where)
 
     values: dict[str, _Map | _Current] = {}
+    out_layers: dict[str, str] = {}  # Output node -> its integrator layer
     layers: list[FloatLayer] = []
     decisions: dict[str, Any] = {"writer_version": version, "dt": step, "comparator": comparator, "reset": [],
                                  "source": where}
@@ -259,7 +260,9 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
         if not ins:
             raise NirImportError(f"{where}: node '{n}' ({t}) has no input edge")
         if t == "Output":
+            before = len(layers)
             values[n] = _finish_output(n, ins, layers, where)
+            out_layers[n] = layers[-1].name if len(layers) > before else values[n].source
             continue
         if len(ins) > 1:
             val = _sum_currents(n, t, ins, where)
@@ -272,9 +275,21 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
             values[n] = _Map(source=layer.name, shape=layer.shape)
         else:
             values[n] = _linear(n, node, t, val, where)
-    out_name = layers[-1].name
-    if layers[-1].neuron != "integrator":
-        raise NirImportError(f"{where}: internal error: output layer is not an integrator")
+    # the primary output (AT unit, classification) is the Output node named "output", else the last one
+    primary = "output" if "output" in out_layers else [n for n in order if n in out_layers][-1]
+    out_name = out_layers[primary]
+    if len(out_layers) > 1:
+        decisions["outputs"] = {"primary": out_name, "rule": "Output node named 'output'" if primary == "output"
+                                else "last Output node in topological order",
+                                "heads": sorted(v for k, v in out_layers.items() if k != primary)}
+        for l in layers:
+            if l.name in decisions["outputs"]["heads"]:
+                l.extra["head"] = True
+    consumed = {s.source for l in layers for s in l.synapses}
+    for l in layers:
+        if l.neuron == "integrator" and l.name in consumed:
+            raise NirImportError(f"{where}: integrator layer '{l.name}' feeds other layers; an integrator "
+                                 "(I/LI or readout) must be terminal")
     gmd = getattr(graph, "metadata", None) or {}
     if "input_max" in gmd:
         decisions["input_max"] = float(np.asarray(gmd["input_max"]))

@@ -57,7 +57,11 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
                   warnings=[str(w.message) for w in caught], input_scale=input_scale,
                   early_exit=early_exit,
                   synthetic_weights=bool(net.decisions.get("synthetic_weights", False)))
-    if not early_exit:
+    heads = [l.name for l in layers if l.neuron == "integrator"]
+    if len(heads) > 1:
+        report["warnings"].append(f"{len(heads)} output heads ({', '.join(heads)}): they run on the PEs and the "
+                                  "program has no early exit (fixed T only)")
+    elif not early_exit:
         report["warnings"].append(f"output layer '{net.output}' does not fit the AT unit: no early exit")
     program = Program(name=name or net.name, hardware=hw, input=inp, layers=layers, output=net.output,
                       early_exit=early_exit, at=at, report=report)

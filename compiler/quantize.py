@@ -27,6 +27,8 @@ from compiler.ir import FloatLayer, FloatNetwork
 #: the threshold takes at most 1/4 of the positive membrane range (docs/hardware.md sec. 9): measured on digits,
 #: 1/2 .. 1/4 keep float accuracy, 1/16 loses 1.5 points to coarse first-layer weights, 1/32 collapses
 MEMBRANE_HEADROOM = 4
+#: smallest integer threshold the quantizer produces; weights beyond the range are clipped (with a warning)
+MIN_THRESHOLD_LSB = 4
 
 
 def leak_shift_for(beta: float, hw: HardwareConfig, layer: str) -> tuple[int, float]:
@@ -115,7 +117,11 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
     if not integrator and 1.0 / scale > cap:
         scale = 1.0 / cap
         notes.append(f"threshold capped at {cap} LSB for membrane headroom; small weights lose precision")
-    if not integrator and 1.0 / scale < 8:
+    if not integrator and 1.0 / scale < MIN_THRESHOLD_LSB:
+        scale = 1.0 / MIN_THRESHOLD_LSB
+        notes.append(f"threshold raised to {MIN_THRESHOLD_LSB} LSB: the largest weights exceed the integer range and "
+                     "are clipped")
+    elif not integrator and 1.0 / scale < 8:
         notes.append(f"threshold is only {1.0 / scale:.1f} LSB: coarse firing resolution")
     syns: list[Synapse] = []
     clipped = 0

@@ -21,7 +21,7 @@ from atsnn.costs import CostTable, load_costs
 from atsnn.errors import SimulationInputError
 from atsnn.program import Program
 from hwsim.energy import COMPONENTS, ActionEnergy
-from hwsim.tables import build_tables
+from hwsim.tables import STATS_MAX_POSITIONS, pass_max_sizes, synapse_stats
 
 
 @dataclass
@@ -33,51 +33,63 @@ class AnalyticResult:
     layer_cycles: dict[str, float]  # per timestep
     layer_synops: dict[str, float]  # per timestep
     fps: float
+    sampled: bool = False  # lockstep statistics estimated on sampled positions for some synapse
 
 
 def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_per_timestep: float,
-             costs: CostTable | str | None = None) -> AnalyticResult:
-    """Fixed-T estimate; ``rates`` maps every spiking layer to its mean firing rate (spikes / neuron / timestep)."""
+             costs: CostTable | str | None = None, max_positions: int = STATS_MAX_POSITIONS) -> AnalyticResult:
+    """Fixed-T estimate; ``rates`` maps every spiking layer to its mean firing rate (spikes / neuron / timestep).
+
+    Works on any program size: the lockstep statistics come from :func:`hwsim.tables.synapse_stats`
+    (exact means for synapses with at most ``max_positions`` input positions, evenly spaced samples
+    beyond; ``AnalyticResult.sampled`` says whether any synapse was sampled).
+    """
     if T < 1:
         raise SimulationInputError(f"T must be >= 1, not {T}")
     hw = program.hardware
     ct = costs if isinstance(costs, CostTable) else load_costs(costs)
     act = ActionEnergy(hw, ct)
-    tables = build_tables(program)
     cyc = hw.cycles
     comp = {c: 0.0 for c in COMPONENTS}
     layer_cycles, layer_synops = {}, {}
     step_cycles = 0.0
+    sampled = False
     for l in program.layers:
         if l.neuron != "integrator" and l.name not in rates:
             raise SimulationInputError(f"no firing rate given for layer '{l.name}'")
-        lt = tables[l.name]
         m = l.mapping
-        compute = synops = deliveries = glb_r = 0.0
-        for syn, st in zip(l.synapses, lt.synapses):
+        compute = synops = deliveries = glb_r = dram = 0.0
+        for syn in l.synapses:
+            st = synapse_stats(l, syn, max_positions=max_positions)
+            sampled = sampled or st.sampled
             if syn.source == "input":
                 ev = float(input_events_per_timestep)
                 glb_r += math.ceil(int(np.prod(program.input.shape)) * program.input.bits / 8)
             else:
                 src = program.layer(syn.source)
                 ev = rates[src.name] * src.neurons
-                glb_r += math.ceil(src.neurons / 8)
-            synops += ev * float(st.fanout.mean())
+                if src.mapping.spikes_in_dram:
+                    dram += math.ceil(src.neurons / 8)
+                else:
+                    glb_r += math.ceil(src.neurons / 8)
+            synops += ev * st.fanout
             for j in range(m.passes):
-                compute += ev * (cyc.event * float((st.maxconn[j] > 0).mean()) + cyc.synop * float(st.maxconn[j].mean()))
-                deliveries += ev * float(st.reached[j].mean())
+                compute += ev * (cyc.event * st.maxconn_any[j] + cyc.synop * st.maxconn[j])
+                deliveries += ev * st.reached[j]
         upd = cyc.at_update if m.unit == "at" else cyc.update
-        compute += sum(upd * float(s.max()) for s in lt.pass_sizes)
+        compute += upd * sum(pass_max_sizes(l))
         spikes = rates.get(l.name, 0.0) * l.neurons if l.neuron != "integrator" else 0.0
-        glb_w = math.ceil(l.neurons / 8) if l.neuron != "integrator" else 0
-        dram = 0.0
+        spike_map = math.ceil(l.neurons / 8) if l.neuron != "integrator" else 0
+        glb_w = 0 if m.spikes_in_dram else spike_map
+        if m.spikes_in_dram:
+            dram += spike_map
         if m.state_in_dram:
             dram += m.spilled_state_bytes_per_timestep
         else:
             glb_r += m.spilled_state_bytes_per_timestep / 2
             glb_w += m.spilled_state_bytes_per_timestep / 2
         if not m.weights_resident:
-            wb = synops * hw.numeric.weight_bits / 8
+            wb = min(synops * hw.numeric.weight_bits / 8, m.streamed_weight_bytes_per_timestep)
             if m.weights_in_dram:
                 dram += wb
             else:
@@ -100,7 +112,7 @@ def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_
     energy = float(sum(comp.values()))
     return AnalyticResult(T=T, cycles_per_inference=cycles, energy_per_inference_pj=energy,
                           energy_by_component_pj=comp, layer_cycles=layer_cycles, layer_synops=layer_synops,
-                          fps=hw.system.accelerators * hw.system.clock_hz / cycles)
+                          fps=hw.system.accelerators * hw.system.clock_hz / cycles, sampled=sampled)
 
 
 def rates_from_trace(trace) -> tuple[dict[str, float], float]:

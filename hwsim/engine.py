@@ -153,6 +153,7 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
             deliveries = np.zeros(B)
             events = np.zeros(B)
             glb_r = np.zeros(B)
+            dram = np.zeros(B)
             for si, (syn, st) in enumerate(zip(l.synapses, lt.synapses)):
                 key = (l.name, si)
                 if syn.source == "input" and direct and key in cache:
@@ -176,7 +177,11 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                     deliveries += epos @ st.reached_f[j]
                     pe_busy += epos @ (cyc.event * st.conn_any_f[j] + cyc.synop * st.conn_f[j]).T
                 if syn.source != "input":
-                    glb_r += math.ceil(program.layer(syn.source).neurons / 8)
+                    src_l = program.layer(syn.source)
+                    if src_l.mapping.spikes_in_dram:
+                        dram += math.ceil(src_l.neurons / 8)
+                    else:
+                        glb_r += math.ceil(src_l.neurons / 8)
                 else:
                     glb_r += math.ceil(int(np.prod(program.input.shape)) * (program.input.bits if direct else 1) / 8)
             if np.abs(acc).max(initial=0) >= EXACT_LIMIT:
@@ -190,9 +195,11 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
             spk, counts = update_layer(l, hw, v[l.name], acc_i, bias_n[l.name])
             spikes_now[l.name] = spk
             # traffic (contract sec. 6-7)
-            wbytes = synops * hw.numeric.weight_bits / 8
-            glb_w = np.full(B, math.ceil(l.neurons / 8) if l.neuron != "integrator" else 0, dtype=np.float64)
-            dram = np.zeros(B)
+            wbytes = np.minimum(synops * hw.numeric.weight_bits / 8, m.streamed_weight_bytes_per_timestep)
+            spike_map = math.ceil(l.neurons / 8) if l.neuron != "integrator" else 0
+            glb_w = np.full(B, 0 if m.spikes_in_dram else spike_map, dtype=np.float64)
+            if m.spikes_in_dram:
+                dram = dram + spike_map
             if m.state_in_dram:
                 dram = dram + m.spilled_state_bytes_per_timestep
             else:

@@ -157,3 +157,101 @@ def _popcount(x: np.ndarray) -> np.ndarray:
         c += x & 1
         x = x >> 1
     return c
+
+
+# --------------------------------------------------------------------------- table-free statistics (analytic mode)
+#: positions per synapse above which :func:`synapse_stats` samples evenly spaced positions
+STATS_MAX_POSITIONS = 2048
+_STATS_BATCH = 64
+
+
+@dataclass
+class SynapseStats:
+    """Means over input positions of the lockstep quantities (what the analytic mode needs).
+
+    Equal to the means of the :class:`SynapseTable` arrays when every position is used
+    (``sampled = False``); otherwise estimated on ``positions_used`` evenly spaced positions.
+    """
+
+    fanout: float  # synops per event
+    maxconn: list[float]  # per pass: mean lockstep synops of an event
+    maxconn_any: list[float]  # per pass: fraction of positions whose event reaches some PE
+    reached: list[float]  # per pass: mean PEs that take the event
+    sampled: bool
+    positions_used: int
+
+
+def _pass_slices(layer: Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, chunks, base, extra) of the PE chunks; pass j of PE p holds base+1 neurons when j < extra."""
+    chunks = np.asarray(layer.mapping.chunk_sizes, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(chunks)[:-1]])
+    return starts, chunks, chunks // layer.mapping.passes, chunks % layer.mapping.passes
+
+
+def pass_max_sizes(layer: Layer) -> list[int]:
+    """Largest PE slice of each pass (the update phase of a pass takes this many neuron updates)."""
+    _, _, base, extra = _pass_slices(layer)
+    return [int((base + (j < extra)).max()) for j in range(layer.mapping.passes)]
+
+
+def _reached_outputs(syn, layer: Layer, pos: np.ndarray) -> np.ndarray:
+    """Output spatial indices (npos, kh*kw) an event at input position ``pos`` reaches; -1 where none."""
+    _, hi, wi = syn.input_shape
+    _, ho, wo = layer.shape
+    iy, ix = pos // wi, pos % wi
+    sh, sw = syn.stride
+    ph, pw = syn.padding
+    kh, kw = syn.weight.shape[2], syn.weight.shape[3]
+    ky, kx = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
+    ky, kx = ky.ravel()[None, :], kx.ravel()[None, :]
+    if syn.op == "conv_transpose2d":
+        oy, ox = iy[:, None] * sh - ph + ky, ix[:, None] * sw - pw + kx
+        ok = (oy >= 0) & (oy < ho) & (ox >= 0) & (ox < wo)
+    else:
+        ny, nx = iy[:, None] + ph - ky, ix[:, None] + pw - kx
+        oy, ox = ny // sh, nx // sw
+        ok = (ny >= 0) & (nx >= 0) & (ny % sh == 0) & (nx % sw == 0) & (oy < ho) & (ox < wo)
+    return np.where(ok, oy * wo + ox, -1)
+
+
+def synapse_stats(layer: Layer, syn, *, max_positions: int = STATS_MAX_POSITIONS) -> SynapseStats:
+    """Lockstep statistics of one synapse without building its full table (any layer size)."""
+    starts, chunks, base, extra = _pass_slices(layer)
+    passes = layer.mapping.passes
+    P = len(chunks)
+    if syn.op == "dense":
+        sizes = [base + (j < extra) for j in range(passes)]
+        return SynapseStats(fanout=float(layer.neurons), maxconn=[float(s.max()) for s in sizes],
+                            maxconn_any=[float(s.max() > 0) for s in sizes],
+                            reached=[float((s > 0).sum()) for s in sizes], sampled=False, positions_used=1)
+    npos = syn.input_shape[1] * syn.input_shape[2]
+    sampled = npos > max_positions
+    positions = (np.unique(np.linspace(0, npos - 1, max_positions).round().astype(np.int64)) if sampled
+                 else np.arange(npos, dtype=np.int64))
+    cout = layer.shape[0]
+    hw_out = layer.shape[1] * layer.shape[2]
+    fan = 0.0
+    mx = np.zeros(passes)
+    anyc = np.zeros(passes)
+    reached = np.zeros(passes)
+    chan = np.arange(cout, dtype=np.int64)[None, None, :] * hw_out
+    for b0 in range(0, len(positions), _STATS_BATCH):
+        pos = positions[b0:b0 + _STATS_BATCH]
+        q = _reached_outputs(syn, layer, pos)  # (nb, taps)
+        flat = (q[:, :, None] + chan).reshape(len(pos), -1)
+        valid = np.repeat(q >= 0, cout, axis=1).reshape(len(pos), -1)
+        row = np.nonzero(valid)[0]
+        f = flat[valid]
+        p = np.searchsorted(starts, f, side="right") - 1
+        r = f - starts[p]
+        big = extra[p] * (base[p] + 1)
+        j = np.where(r < big, r // (base[p] + 1), extra[p] + (r - big) // np.maximum(base[p], 1))
+        cnt = np.bincount((row * passes + j) * P + p, minlength=len(pos) * passes * P).reshape(len(pos), passes, P)
+        fan += float(cnt.sum())
+        m = cnt.max(axis=2)
+        mx += m.sum(axis=0)
+        anyc += (m > 0).sum(axis=0)
+        reached += (cnt > 0).sum(axis=2).sum(axis=0)
+    n = len(positions)
+    return SynapseStats(fanout=fan / n, maxconn=list(mx / n), maxconn_any=list(anyc / n), reached=list(reached / n),
+                        sampled=sampled, positions_used=n)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from atsnn.errors import ConversionError
-from compiler.convert import (AvgPool, BatchNorm, Clip, Conv, Dense, Flatten, ReLU, ann_forward, _blocks, convert,
+from compiler.convert import (AvgPool, BatchNorm, Clip, Conv, Dense, Flatten, ReLU, Route, ann_forward, _blocks, convert,
                               fold_batchnorm)
 from compiler.float_sim import run_float
 
@@ -115,3 +115,57 @@ def test_residual_blocks_convert_faithfully():
     with pytest.raises(ConversionError, match="identity shortcut has 8 channels"):
         convert([conv(8, 1), ReLU(), Residual([conv(16, 8), ReLU(), conv(16, 16)]), Flatten(),
                  Dense(np.ones((2, 1024)))], (1, 8, 8), x)
+
+
+def _yolo_like(rng):
+    """A miniature two-head detector: stride-2 conv, a head, a route, a transposed conv and a concat."""
+    from compiler.convert import Concat, ConvTranspose, Route, Tap
+
+    def conv(co, ci, k=3, s=1, name=None):
+        return Conv(rng.normal(0, np.sqrt(2 / (ci * k * k)), (co, ci, k, k)), rng.normal(0, 0.01, co), stride=s,
+                    padding=k // 2, name=name)
+
+    return [conv(8, 1, name="a"), ReLU(), Tap("a"), conv(8, 8, s=2), ReLU(), Tap("b"),
+            conv(4, 8, k=1, name="head1"), Route("b"),
+            ConvTranspose(rng.normal(0, 0.3, (8, 6, 3, 3)), None, stride=2, padding=1, output_padding=1, name="up"),
+            ReLU(), Concat("a"), conv(5, 14, k=1, name="mix"), ReLU(), conv(3, 5, k=1, name="head2")]
+
+
+def test_multi_branch_detection_graph_converts_faithfully():
+    rng = np.random.default_rng(1)
+    ann = _yolo_like(rng)
+    x = rng.uniform(0, 1, (20, 1, 8, 8))
+    net = convert(ann, (1, 8, 8), x, threshold="channel-p99.9")
+    assert [(l.name, l.neuron, tuple(l.shape)) for l in net.layers] == [
+        ("a", "if", (8, 8, 8)), ("conv1", "if", (8, 4, 4)), ("head1", "integrator", (4, 4, 4)),
+        ("up", "if", (6, 8, 8)), ("mix", "if", (5, 8, 8)), ("head2", "integrator", (3, 8, 8))]
+    assert net.output == "head2" and net.layer("head1").extra["head"]
+    assert [(s.source, s.weight.shape[1]) for s in net.layer("mix").synapses] == [("up", 6), ("a", 8)]
+    acts = ann_forward(_blocks(ann), x)
+    T = 256
+    run = run_float(net, x, T)
+    # the primary head's average membrane follows the ANN's pre-activation (conversion error shrinks with T)
+    err = np.abs(run.u[:, -1] / T - acts[-1].reshape(len(x), -1)).mean() / np.abs(acts[-1]).mean()
+    assert err < 0.1
+    with pytest.raises(ConversionError, match="refers to 'c', which no earlier Tap names"):
+        convert(ann[:7] + [Route("c")] + ann[8:], (1, 8, 8), x)
+    with pytest.raises(ConversionError, match="expects 9 input channels, the Concat of its inputs gives 14"):
+        bad = list(ann)
+        bad[11] = Conv(np.ones((5, 9, 1, 1)), None)
+        convert(bad, (1, 8, 8), x)
+
+
+def test_multi_output_network_round_trips_through_nir(tmp_path):
+    from compiler.nir_export import export_nir
+    from compiler.nir_import import import_nir
+    from compiler.pipeline import compile_model
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, (10, 1, 8, 8))
+    net = convert(_yolo_like(rng), (1, 8, 8), x)
+    export_nir(net, tmp_path / "det.nir")
+    back = import_nir(tmp_path / "det.nir")
+    assert back.decisions["outputs"]["heads"] == ["output_head1"]
+    assert [l.neuron for l in back.layers].count("integrator") == 2
+    np.testing.assert_allclose(run_float(back, x, 8).u, run_float(net, x, 8).u, rtol=1e-5, atol=1e-4)
+    p = compile_model(back)
+    assert not p.early_exit and all(l.mapping.unit == "pe" for l in p.layers)

@@ -33,8 +33,51 @@ def test_resnets_compile_with_residual_synapses(name, depth):
     assert 0.02 < float(np.mean(rates)) < 0.3
 
 
-def test_unsupported_topologies_say_so():
-    with pytest.raises(ConversionError, match="transposed convolutions"):
-        build("yolov3-tiny")
-    with pytest.raises(ConversionError, match="unknown topology"):
+def test_unknown_topology_says_so():
+    with pytest.raises(ConversionError, match="unknown topology 'alexnet'"):
         build("alexnet")
+
+
+# seed 004 Table 1: layer -> output (C, H, W)
+YOLO_TABLE1 = {"Conv1": (16, 416, 416), "Conv2": (16, 208, 208), "Conv3": (32, 208, 208), "Conv4": (32, 104, 104),
+               "Conv5": (64, 104, 104), "Conv6": (64, 52, 52), "Conv7": (128, 52, 52), "Conv8": (128, 26, 26),
+               "Conv9": (256, 26, 26), "Conv10": (256, 13, 13), "Conv11": (512, 13, 13), "Conv12": (1024, 13, 13),
+               "Conv13": (256, 13, 13), "Conv14": (512, 13, 13), "Conv15": (255, 13, 13), "Conv16": (128, 13, 13),
+               "ConvTranspose1": (128, 26, 26), "Conv17": (256, 26, 26), "Conv18": (255, 26, 26)}
+
+
+@pytest.fixture(scope="module")
+def yolo():
+    net = build("yolov3-tiny")
+    return net, compile_model(net)
+
+
+def test_yolov3_tiny_follows_table1(yolo):
+    net, p = yolo
+    assert {l.name: tuple(l.shape) for l in net.layers} == YOLO_TABLE1
+    ct = net.layer("ConvTranspose1").synapses
+    assert [s.op for s in ct] == ["conv_transpose2d"] and ct[0].stride == (2, 2)
+    assert [s.stride for s in net.layer("Conv2").synapses] == [(2, 2)]  # stride-2 conv instead of max-pool
+    # the route: ConvTranspose1 (128 ch) then Conv9 (256 ch) concatenated into Conv17
+    assert [(s.source, s.weight.shape[1]) for s in net.layer("Conv17").synapses] == [("ConvTranspose1", 128),
+                                                                                    ("Conv9", 256)]
+    heads = [l.name for l in p.layers if l.neuron == "integrator"]
+    assert heads == ["Conv15", "Conv18"] and not p.early_exit and p.output == "Conv18"
+    assert all(l.mapping.unit == "pe" for l in p.layers)
+    assert any(l.mapping.spikes_in_dram for l in p.layers)  # 7 M neurons of spike maps exceed the 256 KB GLB
+    assert any("output heads" in w for w in p.report["warnings"])
+
+
+def test_yolov3_tiny_functional_rates_and_analytic_estimate(yolo):
+    from hwsim.analytic import estimate
+    from hwsim.functional import run_functional
+    from workloads.topologies import YOLO_INPUT
+    _, p = yolo
+    run = run_functional(p, synthetic_images(1, 3, YOLO_INPUT), T=4)
+    rates = run.rates(p)
+    assert 0.05 <= float(np.mean(list(rates.values()))) <= 0.3  # seed 004 regime: realistic firing
+    e64 = estimate(p, rates, 64, input_events_per_timestep=float(run.input_events.mean()))
+    e2048 = estimate(p, rates, 2048, input_events_per_timestep=float(run.input_events.mean()))
+    assert e64.sampled and e64.fps > 0
+    assert e2048.energy_per_inference_pj == pytest.approx(32 * e64.energy_per_inference_pj, rel=0.01)
+    assert e64.energy_by_component_pj["at_unit"] == 0.0  # detection heads: no AT unit work

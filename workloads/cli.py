@@ -1,4 +1,4 @@
-"""``atsnn demo`` and ``atsnn reports``."""
+"""``atsnn demo``, ``atsnn reports`` and ``atsnn topology``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,26 @@ def add_parser(sub) -> None:
     r = sub.add_parser("reports", help="regenerate the committed reports/ folder from scratch")
     r.add_argument("--out", default="reports")
     r.set_defaults(func=_reports)
+    from workloads.topologies import TOPOLOGIES
+    t = sub.add_parser("topology", help="write a CIFAR-10 or detection topology (seeded synthetic weights, "
+                                        "converted to an SNN) as a NIR file")
+    t.add_argument("name", choices=TOPOLOGIES)
+    t.add_argument("-o", "--out", required=True, help="NIR file to write")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_topology)
+
+
+def _topology(args) -> int:
+    from compiler.nir_export import export_nir
+    from workloads.topologies import build
+    net = build(args.name, seed=args.seed)
+    export_nir(net, args.out)
+    weights = sum(s.weight.size for l in net.layers for s in l.synapses)
+    heads = [l.name for l in net.layers if l.neuron == "integrator"]
+    print(f"wrote {args.out}: {net.name}, input {'x'.join(map(str, net.input_shape))}, {len(net.layers)} layers, "
+          f"{weights / 1e6:.2f} M weights, output{'s' if len(heads) > 1 else ''} {', '.join(heads)} "
+          "(synthetic seeded weights, thresholds balanced on synthetic images)")
+    return 0
 
 
 def _demo(args) -> int:

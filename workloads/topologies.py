@@ -12,8 +12,12 @@ converter (compiler.convert).
   projection shortcuts at the strided stage entries, global average pool, FC 10).
 - ``resnet19``: the ResNet-19 of the tdBN / ATSN papers (128-256-512 channels, 3-3-2 basic
   blocks, global average pool, FC 256-10).
-- ``yolov3-tiny`` (seed 004) needs transposed convolutions and multi-branch heads in the
-  converter; requesting it raises ConversionError saying so.
+- ``yolov3-tiny``: seed 004's Spiking YOLOv3-tiny at 416x416 (its Table 1): 13 conv+BN+ReLU
+  layers with stride-2 convolutions in place of max-pooling, a 13x13 head (Conv14-Conv15), and a
+  26x26 head fed by a 3x3 stride-2 transposed convolution (in place of upsampling) concatenated
+  with Conv9's output (Conv16, ConvTranspose1, Conv17-Conv18); 255 = 3 x (80 + 5) channels per head
+  (MS COCO). Channel-wise 99.9th-percentile thresholds (seed 004 eq. 15). Both heads are
+  non-firing integrators read out at the last timestep (no early exit).
 """
 
 from __future__ import annotations
@@ -21,10 +25,17 @@ from __future__ import annotations
 import numpy as np
 
 from atsnn.errors import ConversionError
-from compiler.convert import AvgPool, BatchNorm, Conv, Dense, Flatten, ReLU, Residual, convert
+from compiler.convert import (AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense, Flatten, ReLU, Residual, Route,
+                              Tap, convert)
 from compiler.ir import FloatNetwork
 
-TOPOLOGIES = ("vgg16", "resnet19", "resnet20")
+TOPOLOGIES = ("vgg16", "resnet19", "resnet20", "yolov3-tiny")
+#: seed 004 Table 1: (filters, kernel, stride) of Conv1..Conv13, the backbone
+YOLO_BACKBONE = [(16, 3, 1), (16, 3, 2), (32, 3, 1), (32, 3, 2), (64, 3, 1), (64, 3, 2), (128, 3, 1), (128, 3, 2),
+                 (256, 3, 1), (256, 3, 2), (512, 3, 1), (1024, 3, 1), (256, 1, 1)]
+YOLO_INPUT = (3, 416, 416)
+YOLO_HEAD_CHANNELS = 255  # 3 anchors x (80 COCO classes + 4 box + 1 objectness)
+YOLO_CALIB_IMAGES = 2
 VGG16_CFG = [64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P"]
 CALIB_IMAGES = 8
 
@@ -76,6 +87,33 @@ def resnet_ann(widths: list[int], blocks: list[int], head: list[int], seed: int 
     return ann
 
 
+def yolov3_tiny_ann(seed: int = 0, head_channels: int = YOLO_HEAD_CHANNELS) -> list:
+    """Seed 004 Table 1 as converter specs, He-initialised, BN folded (synthetic weights)."""
+    rng = np.random.default_rng(seed)
+
+    def dbr(n, cin, cout, k, stride):
+        return [Conv(_he(rng, (cout, cin, k, k), cin * k * k), None, stride=stride, padding=k // 2, name=f"Conv{n}"),
+                _bn(rng, cout), ReLU()]
+
+    ann, c = [], YOLO_INPUT[0]
+    for i, (f, k, s) in enumerate(YOLO_BACKBONE, start=1):
+        ann += dbr(i, c, f, k, s)
+        c = f
+        if i == 9:
+            ann.append(Tap("Conv9"))
+    ann.append(Tap("Conv13"))
+    ann += dbr(14, 256, 512, 3, 1)
+    ann.append(Conv(_he(rng, (head_channels, 512, 1, 1), 512), rng.normal(0, 0.01, head_channels), name="Conv15"))
+    ann.append(Route("Conv13"))  # Conv15 becomes the 13x13 output head
+    ann += dbr(16, 256, 128, 1, 1)
+    ann += [ConvTranspose(_he(rng, (128, 128, 3, 3), 128 * 9 / 4), None, stride=2, padding=1, output_padding=1,
+                          name="ConvTranspose1"),  # 13x13 -> 26x26 instead of upsampling
+            _bn(rng, 128), ReLU(), Concat("Conv9")]  # route: ConvTranspose1 then Conv9, 384 channels
+    ann += dbr(17, 128 + 256, 256, 3, 1)
+    ann.append(Conv(_he(rng, (head_channels, 256, 1, 1), 256), rng.normal(0, 0.01, head_channels), name="Conv18"))
+    return ann
+
+
 def synthetic_images(n: int, seed: int, shape=(3, 32, 32)) -> np.ndarray:
     """Smooth random images in [0, 1] (low-pass noise), seeded."""
     rng = np.random.default_rng(seed + 12345)
@@ -95,8 +133,8 @@ def build(name: str, seed: int = 0) -> FloatNetwork:
                       synthetic_images(CALIB_IMAGES, seed), threshold="p99.9", v_init="half",
                       name="resnet19_cifar10_synthetic")
     elif name == "yolov3-tiny":
-        raise ConversionError("topology 'yolov3-tiny' needs transposed convolutions and multi-branch heads in the "
-                              "converter, which are not implemented yet")
+        net = convert(yolov3_tiny_ann(seed), YOLO_INPUT, synthetic_images(YOLO_CALIB_IMAGES, seed, YOLO_INPUT),
+                      threshold="channel-p99.9", v_init="half", name="yolov3_tiny_416_synthetic")
     else:
         raise ConversionError(f"unknown topology '{name}' (available: {', '.join(TOPOLOGIES)})")
     net.decisions["synthetic_weights"] = True
