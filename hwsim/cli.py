@@ -26,8 +26,14 @@ def add_parser(sub) -> None:
     e.add_argument("program", help="compiled Program directory")
     e.add_argument("--rate", type=float, default=None, help="one firing rate for every spiking layer, in [0, 1]")
     e.add_argument("--rates", default=None, help="JSON file {layer: rate}")
+    e.add_argument("--data", default=None,
+                   help="measure the rates instead: run the program functionally (exact fixed point, no cycle "
+                        "tables, any size) on 'digits', 'synthetic' or an .npz")
+    e.add_argument("--samples", type=int, default=2, help="samples for --data (default 2)")
+    e.add_argument("--measure-T", type=int, default=8, help="timesteps of the --data run (default 8)")
     e.add_argument("--input-events", type=float, default=None,
-                   help="input events per timestep (default: half the input bits of every element set)")
+                   help="input events per timestep (default: measured with --data, else half the input bits of "
+                        "every element set)")
     e.add_argument("--T", type=int, nargs="+", default=[4], help="one or more timestep counts")
     e.add_argument("--costs", default=None)
     e.add_argument("--json", action="store_true")
@@ -46,7 +52,22 @@ def run_estimate(args) -> int:
 
     program = load_program(args.program)
     spiking = [l.name for l in program.layers if l.neuron != "integrator"]
-    if args.rates:
+    ev = args.input_events
+    source = None
+    if sum(x is not None for x in (args.rates, args.rate, args.data)) > 1:
+        raise SimulationInputError("give only one of --rate, --rates and --data")
+    if args.data is not None:
+        from hwsim.datasets import load_data
+        from hwsim.functional import run_functional
+        if args.samples < 1:
+            raise SimulationInputError(f"--samples must be >= 1, not {args.samples}")
+        x, _, dname = load_data(args.data, tuple(program.input.shape), synthetic_samples=args.samples)
+        run = run_functional(program, x[:args.samples], T=args.measure_T)
+        rates = run.rates(program)
+        if ev is None:
+            ev = float(run.input_events.mean())
+        source = f"rates measured on {min(args.samples, len(x))} samples of {dname} at T={args.measure_T}"
+    elif args.rates:
         try:
             rates = {str(k): float(v) for k, v in json.loads(Path(args.rates).read_text()).items()}
         except (OSError, ValueError, AttributeError) as exc:
@@ -54,17 +75,17 @@ def run_estimate(args) -> int:
     elif args.rate is not None:
         rates = {n: args.rate for n in spiking}
     else:
-        raise SimulationInputError("give --rate or --rates")
+        raise SimulationInputError("give --rate, --rates or --data")
     for k, v in rates.items():
         if not 0.0 <= v <= 1.0:
             raise SimulationInputError(f"--rate for layer '{k}' must be in [0, 1], not {v}")
-    ev = args.input_events
     if ev is None:
         ev = int(np.prod(program.input.shape)) * program.input.bits / 2
     rows = []
     for T in args.T:
         a = estimate(program, rates, T, input_events_per_timestep=ev, costs=args.costs)
-        rows.append(dict(T=T, cycles_per_inference=a.cycles_per_inference,
+        rows.append(dict(T=T, cycles_per_inference=a.cycles_per_inference, rates_source=source or "given",
+                         rates=rates, input_events_per_timestep=ev, sampled_statistics=a.sampled,
                          energy_per_inference_uj=a.energy_per_inference_pj * 1e-6,
                          latency_per_inference_ms=a.cycles_per_inference / program.hardware.system.clock_hz * 1e3,
                          fps=a.fps, energy_by_component_uj={k: v * 1e-6 for k, v in a.energy_by_component_pj.items()}))
@@ -72,9 +93,12 @@ def run_estimate(args) -> int:
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=1))
         return 0
     print(f"analytic estimate for {program.name} on {program.hardware.name} (fixed T, uniform events)")
+    if source:
+        print(f"  {source}: mean rate {sum(rates.values()) / max(len(rates), 1):.3f}, "
+              f"{ev:.0f} input events per timestep")
     for r in rows:
-        print(f"T={r['T']:5d}  {r['energy_per_inference_uj']:12.3f} uJ  {r['latency_per_inference_ms']:10.4f} ms  "
-              f"{r['fps']:12.1f} FPS")
+        print(f"T={r['T']:5d}  {r['energy_per_inference_uj']:12.4g} uJ  {r['latency_per_inference_ms']:10.4g} ms  "
+              f"{r['fps']:10.4g} FPS")
     return 0
 
 

@@ -28,11 +28,26 @@ def digits_test_split() -> tuple[np.ndarray, np.ndarray]:
     return (xt / 16.0).reshape(-1, 1, 8, 8), yt
 
 
-def load_data(spec: str, input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """``digits`` or an NPZ file with ``x`` (and optional ``y``); reshaped to the program's input."""
+def synthetic_images(n: int, seed: int, shape=(3, 32, 32)) -> np.ndarray:
+    """Smooth random images in [0, 1] (low-pass noise, 4x4 blocks), seeded; no labels."""
+    rng = np.random.default_rng(seed + 12345)
+    small = rng.uniform(0, 1, (n, shape[0], -(-shape[1] // 4), -(-shape[2] // 4)))
+    big = small.repeat(4, axis=2).repeat(4, axis=3)[:, :, :shape[1], :shape[2]]
+    return np.clip(big + rng.normal(0, 0.05, (n,) + tuple(shape)), 0, 1)
+
+
+def load_data(spec: str, input_shape: tuple[int, ...], *, synthetic_samples: int = 8,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """``digits``, ``synthetic`` (seeded smooth images of the program's input shape, no labels) or an NPZ
+    file with ``x`` (and optional ``y``); reshaped to the program's input."""
     if spec == "digits":
         x, y = digits_test_split()
         name = "digits (scikit-learn, 30% test split, pixels/16)"
+    elif spec == "synthetic":
+        if len(input_shape) != 3:
+            raise SimulationInputError(f"'synthetic' data makes images (C, H, W); the program expects {input_shape}")
+        x, y = synthetic_images(synthetic_samples, seed, tuple(input_shape)), None
+        name = f"synthetic (seeded smooth images, seed {seed})"
     else:
         p = Path(spec)
         if not p.is_file():

@@ -107,3 +107,20 @@ def test_functional_run_matches_the_simulator():
     rates, ev = rates_from_trace(tr)
     assert fr.rates(p) == pytest.approx(rates, rel=1e-12)
     assert float(fr.input_events.mean()) == pytest.approx(ev, rel=1e-12)
+
+
+def test_estimate_cli_measures_rates_from_data(tmp_path, capsys):
+    prog = tmp_path / "p"
+    assert main(["compile", str(MODEL), "-o", str(prog)]) == 0
+    capsys.readouterr()
+    assert main(["estimate", str(prog), "--data", "digits", "--samples", "20", "--measure-T", "8", "--T", "8",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    x, _ = digits_test_split()
+    p = compile_model(MODEL)
+    rates, ev = rates_from_trace(simulate(p, x[:20], T=8))
+    assert out["rates"] == pytest.approx(rates, rel=1e-12) and out["input_events_per_timestep"] == pytest.approx(ev)
+    assert main(["estimate", str(prog), "--data", "digits", "--rate", "0.1"]) == 2
+    assert "only one of" in capsys.readouterr().err
+    assert main(["estimate", str(prog), "--data", str(tmp_path / "none.npz")]) == 2
+    assert "none.npz' does not exist" in capsys.readouterr().err

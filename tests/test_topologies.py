@@ -81,3 +81,23 @@ def test_yolov3_tiny_functional_rates_and_analytic_estimate(yolo):
     assert e64.sampled and e64.fps > 0
     assert e2048.energy_per_inference_pj == pytest.approx(32 * e64.energy_per_inference_pj, rel=0.01)
     assert e64.energy_by_component_pj["at_unit"] == 0.0  # detection heads: no AT unit work
+
+
+@pytest.mark.slow
+def test_yolov3_tiny_from_the_command_line(tmp_path, capsys):
+    """`atsnn topology` writes the NIR file, `atsnn compile` maps it, `atsnn estimate --data` measures and estimates."""
+    import json
+
+    from atsnn.cli import main
+    nir_file, prog = tmp_path / "yolo.nir", tmp_path / "prog"
+    assert main(["topology", "yolov3-tiny", "-o", str(nir_file)]) == 0
+    assert "outputs Conv15, Conv18" in capsys.readouterr().out
+    assert main(["compile", str(nir_file), "-o", str(prog)]) == 0
+    out = capsys.readouterr().out
+    assert "early exit on the AT unit: no" in out and "2 output heads" in out
+    assert main(["estimate", str(prog), "--data", "synthetic", "--samples", "1", "--measure-T", "4",
+                 "--T", "64", "2048", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["T"] for r in rows] == [64, 2048] and rows[0]["sampled_statistics"]
+    assert 0.05 < np.mean(list(rows[0]["rates"].values())) < 0.3
+    assert rows[1]["energy_per_inference_uj"] > 30 * rows[0]["energy_per_inference_uj"]

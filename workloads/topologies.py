@@ -28,6 +28,7 @@ from atsnn.errors import ConversionError
 from compiler.convert import (AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense, Flatten, ReLU, Residual, Route,
                               Tap, convert)
 from compiler.ir import FloatNetwork
+from hwsim.datasets import synthetic_images  # noqa: F401  (re-exported: the topologies' calibration images)
 
 TOPOLOGIES = ("vgg16", "resnet19", "resnet20", "yolov3-tiny")
 #: seed 004 Table 1: (filters, kernel, stride) of Conv1..Conv13, the backbone
@@ -112,13 +113,6 @@ def yolov3_tiny_ann(seed: int = 0, head_channels: int = YOLO_HEAD_CHANNELS) -> l
     ann += dbr(17, 128 + 256, 256, 3, 1)
     ann.append(Conv(_he(rng, (head_channels, 256, 1, 1), 256), rng.normal(0, 0.01, head_channels), name="Conv18"))
     return ann
-
-
-def synthetic_images(n: int, seed: int, shape=(3, 32, 32)) -> np.ndarray:
-    """Smooth random images in [0, 1] (low-pass noise), seeded."""
-    rng = np.random.default_rng(seed + 12345)
-    small = rng.uniform(0, 1, (n, shape[0], shape[1] // 4, shape[2] // 4))
-    return np.clip(small.repeat(4, axis=2).repeat(4, axis=3) + rng.normal(0, 0.05, (n,) + shape), 0, 1)
 
 
 def build(name: str, seed: int = 0) -> FloatNetwork:
