@@ -1,8 +1,9 @@
 """Speed of hwsim (full cycle and energy accounting) against a functional-only float SNN forward pass.
 
 Both run in one process on the same inputs: (a) ``hwsim.engine.simulate`` and
-(b) the float SNN of the same network (``compiler.float_sim.run_float``,
-numpy float32 with the same im2col GEMM; a PyTorch baseline is not wired yet). Prints inferences/s,
+(b) the float SNN of the same network, in PyTorch on the CPU when the ``torch``
+extra is installed (``compiler.float_sim_torch``), else numpy float32 with the
+same im2col GEMM (``compiler.float_sim.run_float``). Prints inferences/s,
 synaptic events/s and the ratio of times (a)/(b), for the digits MLP and a
 VGG16 CIFAR-10 topology at T = 4. Targets on 2 cores: ratio <= 2.0, and at
 least 10 VGG16 inferences/s.
@@ -21,10 +22,18 @@ T = 4
 
 
 def _float_forward(net, x):
-    from compiler.float_sim import run_float  # the same semantics; numpy float32 GEMM
+    """Time the functional float SNN: PyTorch on the CPU when installed, numpy float32 otherwise."""
+    try:
+        import torch  # noqa: F401
+        from compiler.float_sim_torch import run_float_torch as run
+        backend = f"torch {torch.__version__} cpu"
+        run(net, x[:2], T)  # warm-up
+    except ImportError:
+        from compiler.float_sim import run_float
+        run, backend = (lambda n, xx, t: run_float(n, xx, t)), "numpy float32"
     t0 = time.perf_counter()
-    run_float(net, x, T)
-    return time.perf_counter() - t0, "numpy float32"
+    run(net, x, T)
+    return time.perf_counter() - t0, backend
 
 
 def bench(name, net, x, batch):

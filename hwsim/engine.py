@@ -171,11 +171,11 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                         cache[key] = (cur, epos)
                 acc += cur
                 events += epos.sum(axis=1)
-                synops += epos @ st.fanout_f
-                for j in range(m.passes):
-                    compute += cyc.event * (epos @ st.maxconn_any_f[j]) + cyc.synop * (epos @ st.maxconn_f[j])
-                    deliveries += epos @ st.reached_f[j]
-                    pe_busy += epos @ (cyc.event * st.conn_any_f[j] + cyc.synop * st.conn_f[j]).T
+                counted = epos @ st.accounting_matrix(cyc.event, cyc.synop)
+                synops += counted[:, 0]
+                compute += counted[:, 1]
+                deliveries += counted[:, 2]
+                pe_busy += counted[:, 3:]
                 if syn.source != "input":
                     src_l = program.layer(syn.source)
                     if src_l.mapping.spikes_in_dram:
@@ -184,7 +184,7 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                         glb_r += math.ceil(src_l.neurons / 8)
                 else:
                     glb_r += math.ceil(int(np.prod(program.input.shape)) * (program.input.bits if direct else 1) / 8)
-            if np.abs(acc).max(initial=0) >= EXACT_LIMIT:
+            if acc.size and max(float(acc.max()), -float(acc.min())) >= EXACT_LIMIT:
                 raise SimulationInputError(f"layer '{l.name}': accumulator exceeds the exact range; the program "
                                            "violates the accumulator bound (recompile)")
             acc_i = acc.astype(np.int64)

@@ -70,7 +70,7 @@ def run_functional(program: Program, x: np.ndarray, *, T: int, batch_size: int =
                     else:
                         src = spikes[syn.source].reshape((B,) + tuple(program.layer(syn.source).shape))
                         acc += apply_synapse(syn, synapse_input(syn, src), w32[(l.name, i)]).reshape(B, -1)
-                if np.abs(acc).max(initial=0) >= EXACT_LIMIT:
+                if acc.size and max(float(acc.max()), -float(acc.min())) >= EXACT_LIMIT:
                     raise SimulationInputError(f"layer '{l.name}': accumulator exceeds the exact range; the program "
                                                "violates the accumulator bound (recompile)")
                 spk, c = update_layer(l, hw, v[l.name], acc.astype(np.int64), bias[l.name])

@@ -30,14 +30,21 @@ class SynapseTable:
     reached: list[np.ndarray]  # per pass: (positions,) PEs with conn > 0
     fanout: np.ndarray  # (positions,) total neurons reached over all passes
 
-    def __post_init__(self):
-        # float64 views used by the engine's per-timestep matrix products (computed once)
-        self.conn_f = [c.astype(np.float64) for c in self.conn]
-        self.conn_any_f = [(c > 0).astype(np.float64) for c in self.conn]
-        self.maxconn_f = [c.astype(np.float64) for c in self.maxconn]
-        self.maxconn_any_f = [(c > 0).astype(np.float64) for c in self.maxconn]
-        self.reached_f = [c.astype(np.float64) for c in self.reached]
-        self.fanout_f = self.fanout.astype(np.float64)
+    def accounting_matrix(self, event_cycles: int, synop_cycles: int) -> np.ndarray:
+        """(positions, 3 + P) float64: per input position, the columns [synops, lockstep cycles, PE deliveries,
+        busy cycles of each PE] of one event, summed over passes. ``events @ matrix`` gives all of a
+        timestep's counts in one product (the engine's hot path)."""
+        key = (event_cycles, synop_cycles)
+        if getattr(self, "_acc_key", None) != key:
+            P = self.conn[0].shape[0]
+            m = np.zeros((self.fanout.shape[0], 3 + P))
+            m[:, 0] = self.fanout
+            for c, mx, r in zip(self.conn, self.maxconn, self.reached):
+                m[:, 1] += event_cycles * (mx > 0) + synop_cycles * mx
+                m[:, 2] += r
+                m[:, 3:] += (event_cycles * (c > 0) + synop_cycles * c).T
+            self._acc_key, self._acc = key, m
+        return self._acc
 
 
 @dataclass
