@@ -8,7 +8,7 @@ synaptic events/s and the ratio of times (a)/(b), for the digits MLP and a
 VGG16 CIFAR-10 topology at T = 4. Targets on 2 cores: ratio <= 2.0, and at
 least 10 VGG16 inferences/s.
 
-    python benchmarks/bench_hwsim.py [--vgg-images 32] [--digits-images 540]
+    python benchmarks/bench_hwsim.py [--vgg-images 32] [--digits-images 540] [--baseline auto|torch|numpy]
 """
 
 from __future__ import annotations
@@ -21,14 +21,18 @@ import numpy as np
 T = 4
 
 
-def _float_forward(net, x):
-    """Time the functional float SNN: PyTorch on the CPU when installed, numpy float32 otherwise."""
+def _float_forward(net, x, baseline="auto"):
+    """Time the functional float SNN: PyTorch on the CPU when installed (or asked), numpy float32 otherwise."""
     try:
-        import torch  # noqa: F401
+        if baseline == "numpy":
+            raise ImportError
+        import torch
         from compiler.float_sim_torch import run_float_torch as run
-        backend = f"torch {torch.__version__} cpu"
+        backend = f"torch {torch.__version__}"
         run(net, x[:2], T)  # warm-up
     except ImportError:
+        if baseline == "torch":
+            raise SystemExit("error: --baseline torch needs PyTorch (pip install -e '.[torch]')") from None
         from compiler.float_sim import run_float
         run, backend = (lambda n, xx, t: run_float(n, xx, t)), "numpy float32"
     t0 = time.perf_counter()
@@ -36,7 +40,7 @@ def _float_forward(net, x):
     return time.perf_counter() - t0, backend
 
 
-def bench(name, net, x, batch):
+def bench(name, net, x, batch, baseline="auto"):
     from compiler.pipeline import compile_model
     from hwsim.engine import simulate
     program = compile_model(net)
@@ -44,7 +48,7 @@ def bench(name, net, x, batch):
     t0 = time.perf_counter()
     tr = simulate(program, x, T=T, batch_size=batch)
     ta = time.perf_counter() - t0
-    tb, backend = _float_forward(net, x)
+    tb, backend = _float_forward(net, x, baseline)
     synops = sum(float(d["synops"].sum()) for d in tr.layers.values())
     n = x.shape[0]
     print(f"{name:8s} {n:5d} inputs, T={T}: hwsim {n / ta:9.1f} inf/s {synops / ta:11.3e} synops/s | "
@@ -56,14 +60,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vgg-images", type=int, default=32)
     ap.add_argument("--digits-images", type=int, default=540)
+    ap.add_argument("--baseline", choices=["auto", "torch", "numpy"], default="auto",
+                    help="float SNN baseline (auto: torch when installed)")
     a = ap.parse_args()
     from compiler.nir_import import import_nir
     from workloads.demo import MODEL
     from workloads.digits import load_split
     from workloads.topologies import build, synthetic_images
     _, _, xd, _ = load_split()
-    rd, _ = bench("digits", import_nir(MODEL), xd[:a.digits_images], 1024)
-    rv, ips = bench("vgg16", build("vgg16"), synthetic_images(a.vgg_images, 7), 8)
+    rd, _ = bench("digits", import_nir(MODEL), xd[:a.digits_images], 1024, a.baseline)
+    rv, ips = bench("vgg16", build("vgg16"), synthetic_images(a.vgg_images, 7), 8, a.baseline)
     for name, r in (("digits", rd), ("vgg16", rv)):
         print(f"target ratio <= 2.0 for {name}: {'met' if r <= 2.0 else 'NOT met'} ({r:.2f})")
     print(f"target >= 10 VGG16 inf/s: {'met' if ips >= 10 else 'NOT met'} ({ips:.1f})")
