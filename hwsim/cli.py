@@ -124,6 +124,16 @@ def run(args: argparse.Namespace) -> int:
         raise SimulationInputError(f"--T must be >= 1, not {args.T}")
     program = load_program(args.program)
     policies = ["fixed", "dtsnn", "atsn"] if args.policy == "all" else [args.policy]
+    heads = [l.name for l in program.layers if l.neuron == "integrator"]
+    if len(heads) > 1:
+        if args.policy in ("dtsnn", "atsn"):
+            raise SimulationInputError(f"program '{program.name}' has {len(heads)} output heads "
+                                       f"({', '.join(heads)}); exit policies need one classifier output: use "
+                                       "--policy fixed")
+        policies = ["fixed"]
+        if args.sweep:
+            raise SimulationInputError(f"program '{program.name}' has {len(heads)} output heads; --sweep needs one "
+                                       "classifier output")
     if not program.early_exit and "atsn" in policies:
         if args.policy == "atsn":
             raise SimulationInputError(f"program '{program.name}' has no AT unit for its output layer; "

@@ -169,3 +169,20 @@ def test_multi_output_network_round_trips_through_nir(tmp_path):
     np.testing.assert_allclose(run_float(back, x, 8).u, run_float(net, x, 8).u, rtol=1e-5, atol=1e-4)
     p = compile_model(back)
     assert not p.early_exit and all(l.mapping.unit == "pe" for l in p.layers)
+
+
+def test_multi_head_program_simulates_with_fixed_T_only(tmp_path, capsys):
+    from atsnn.cli import main
+    from compiler.nir_export import export_nir
+    rng = np.random.default_rng(3)
+    export_nir(convert(_yolo_like(rng), (1, 8, 8), rng.uniform(0, 1, (10, 1, 8, 8))), tmp_path / "det.nir")
+    np.savez(tmp_path / "x.npz", x=rng.uniform(0, 1, (4, 1, 8, 8)))
+    assert main(["compile", str(tmp_path / "det.nir"), "-o", str(tmp_path / "p")]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(tmp_path / "p"), "--data", str(tmp_path / "x.npz"), "-o", str(tmp_path / "r"),
+                 "--quiet", "--json"]) == 0
+    import json
+    assert list(json.loads(capsys.readouterr().out)["policies"]) == ["fixed"]
+    assert main(["simulate", str(tmp_path / "p"), "--data", str(tmp_path / "x.npz"), "--policy", "atsn",
+                 "-o", str(tmp_path / "r2")]) == 2
+    assert "2 output heads" in capsys.readouterr().err and not (tmp_path / "r2").exists()
