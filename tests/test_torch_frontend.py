@@ -148,3 +148,59 @@ def test_clip_relu_forward_and_lambda_gradient():
     assert x.grad.tolist() == [0.0, 1.0, 0.0, 0.0]
     with pytest.raises(ValueError):
         ClipReLU(0.0)
+
+
+# ---------------------------------------------------------------- ATSN training (workloads/train_atsn.py)
+
+def test_importance_weights_and_loss_follow_eq_11_to_13():
+    from workloads.train_atsn import atsn_loss, importance_weights
+
+    w = importance_weights(4)
+    i = np.array([1 + np.exp(-1 - (t + 1) / 4) for t in (1, 2, 3, 4)])
+    assert np.allclose(w, i / i.sum()) and np.all(np.diff(w) < 0) and w.sum() == pytest.approx(1.0)
+    u = torch.randn(4, 5, 10, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 3, 9, 2, 2])
+    logp = torch.log_softmax(u, dim=2)[:, torch.arange(5), y]  # (T, B): log o_y^t
+    expect = -(torch.as_tensor(w, dtype=u.dtype)[:, None] * logp).sum() / 5
+    assert float(atsn_loss(u, y, "imp")) == pytest.approx(float(expect), rel=1e-6)
+    assert float(atsn_loss(u, y, "ce")) == pytest.approx(float(-logp[-1].mean()), rel=1e-6)
+    assert float(atsn_loss(u, y, "uniform")) == pytest.approx(float(-logp.mean()), rel=1e-6)
+    with pytest.raises(ValueError):
+        atsn_loss(u, y, "mse")
+
+
+def test_training_snn_is_the_converted_snn():
+    """The torch SNN used for training and the converted float SNN give the same output membranes
+    (up to float32 rounding) at every timestep, so the trained network is the deployed one."""
+    from workloads.digits import load_split
+    from workloads.train_atsn import snn_forward, train_snn
+
+    xtr, ytr, xte, _ = load_split()
+    r = train_snn(xtr[:128], ytr[:128], loss="imp", epochs=1)
+    net = convert_torch(r.model, (1, 8, 8), xtr[:128], threshold="clip", v_init="half")
+    with torch.no_grad():
+        u = snn_forward(r.model, torch.as_tensor(xte[:200], dtype=torch.float32), 6).numpy()
+    f = run_float(net, xte[:200], 6).u.transpose(1, 0, 2)
+    assert np.abs(u - f).max() <= 1e-4 * max(1.0, np.abs(f).max())
+
+
+def test_atsn_training_end_to_end_short(tmp_path):
+    """Two epochs on 128 images through the same path as ``python -m workloads.train_atsn``: trains
+    the L_imp model and the CE baseline, writes the NIR and the JSON (accuracy is not checked)."""
+    import json
+
+    from compiler.nir_import import import_nir
+    from workloads.train_atsn import EVAL_TS, NAME, build_atsn
+
+    meta = build_atsn(tmp_path, epochs=2, n_train=128, ablation=False)
+    assert (tmp_path / f"{NAME}.nir").is_file()
+    assert json.loads((tmp_path / f"{NAME}.json").read_text()) == meta
+    for res in (meta, meta["baseline_ce"]):
+        assert len(res["train_loss_first_last"]) == 2 and np.all(np.isfinite(res["train_loss_first_last"]))
+        assert set(res["snn_float_test_accuracy"]) == {str(T) for T in EVAL_TS}
+        assert all(0.0 <= a <= 1.0 for a in res["snn_float_test_accuracy"].values())
+        assert len(res["clip_lambdas"]) == 2 and min(res["clip_lambdas"]) > 0
+    assert meta["hyperparameters"]["epochs"] == 2 and meta["hyperparameters"]["n_train"] == 128
+    net = import_nir(tmp_path / f"{NAME}.nir")
+    assert [l.neuron for l in net.layers][-1] == "integrator"
+    assert np.allclose([l.threshold[0] for l in net.layers[:2]], meta["clip_lambdas"])
