@@ -57,4 +57,6 @@ def _reports(args) -> int:
     print_summary(s)
     from workloads.table3 import write_table3
     print(f"Table-3 comparison: {write_table3(out)}")
+    from workloads.atsn_report import write_atsn_report
+    print(f"ATSN training: {write_atsn_report(out)}")
     return 0
