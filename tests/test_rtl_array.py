@@ -1,4 +1,4 @@
-"""Array top running the compiled digits MLP: class, exit timestep, spikes per layer and cycles vs hwsim.
+"""Array top running the compiled digits MLP and CNN: class, exit timestep, spikes per layer and cycles vs hwsim.
 
 The RTL cycle counter equals hwsim's cycles (minus the input load, which the host does before
 ``start``) plus the controller's bookkeeping cycles, ``rtl.array.controller_cycles``: that offset is
@@ -23,27 +23,28 @@ from hwsim.policies import evaluate
 from hwsim.reference import reference_run
 from rtl.array import ArrayTop, controller_cycles
 from rtl.export import verilog_text, write_if_changed
-from workloads.demo import MLP_MODEL
+from workloads.demo import MLP_MODEL, MODEL
 
 pytestmark = pytest.mark.cosim
 T, CL, TAU = 6, 0.999, 0.999
 
 
-def _run(build_root, tmp_path, preset, n):
+def _run(build_root, tmp_path, preset, n, model=MLP_MODEL):
     if shutil.which("g++") is None:
         pytest.skip("g++ is needed for Verilator")
     from cocotb_tools.runner import get_runner
     hw = load_hardware(preset)
-    program = compile_model(MLP_MODEL, hw=hw)
+    program = compile_model(model, hw=hw)
     save_program(program, tmp_path / "prog")
     x, _ = digits_test_split()
     xq = quantize_input(program, x[:n])
     np.savez(tmp_path / "in.npz", x=xq, T=T, cl_init=CL, tau=TAU, use_exit=1)
     src_dir = build_root / "rtl"
     src_dir.mkdir(parents=True, exist_ok=True)
-    src = src_dir / f"array-{preset}.v"
+    tag = f"{preset}-{model.stem}"
+    src = src_dir / f"array-{tag}.v"
     write_if_changed(src, verilog_text(ArrayTop(program), "atsnn_array"))
-    build_dir = build_root / f"sim-array-{preset}"
+    build_dir = build_root / f"sim-array-{tag}"
     runner = get_runner("verilator")
     runner.build(sources=[src], hdl_toplevel="atsnn_array", build_dir=build_dir,
                  build_args=["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0", "--output-split-cfuncs", "0"],
@@ -73,6 +74,11 @@ def test_array_small_50_images(build_root, tmp_path):
     assert _run(build_root, tmp_path, "atsnn28-small", 50) == 50
 
 
+def test_array_small_cnn_50_images(build_root, tmp_path):
+    """The demo CNN: convolutions, padding, sum-pools and a pooled, flattened output layer."""
+    assert _run(build_root, tmp_path, "atsnn28-small", 50, MODEL) == 50
+
+
 @pytest.mark.slow
 def test_array_16x16_5_images(build_root, tmp_path):
-    assert _run(build_root, tmp_path, "atsnn28", 5) == 5
+    assert _run(build_root, tmp_path, "atsnn28", 5, MODEL) == 5
