@@ -4,9 +4,10 @@ Both run in one process on the same inputs: (a) ``hwsim.engine.simulate`` and
 (b) the float SNN of the same network, in PyTorch on the CPU when the ``torch``
 extra is installed (``compiler.float_sim_torch``), else numpy float32 with the
 same im2col GEMM (``compiler.float_sim.run_float``). Prints inferences/s,
-synaptic events/s and the ratio of times (a)/(b), for the digits MLP and a
-VGG16 CIFAR-10 topology at T = 4. Targets on 2 cores: ratio <= 2.0, and at
-least 10 VGG16 inferences/s.
+synaptic events/s and the ratio of times (a)/(b), for the digits CNN and a
+VGG16 CIFAR-10 topology at T = 4, and the peak memory of a VGG16 run for two
+input counts, extrapolated to 10,000 inputs. Targets on 2 cores: ratio <= 2.0,
+at least 10 VGG16 inferences/s, a few GB for 10,000 CIFAR-size inputs.
 
     python benchmarks/bench_hwsim.py [--vgg-images 32] [--digits-images 540] [--baseline auto|torch|numpy]
 """
@@ -56,6 +57,26 @@ def bench(name, net, x, batch, baseline="auto"):
     return ta / tb, n / ta
 
 
+def memory(program, images, sizes=(16, 64)):
+    """Peak traced memory of ``simulate`` for two input counts; extrapolated linearly to 10,000 inputs
+    (inputs themselves included: float64 CIFAR-size images, 24.6 KB each)."""
+    import tracemalloc
+
+    from hwsim.engine import simulate
+    peaks = []
+    for n in sizes:
+        x = images(n)
+        tracemalloc.start()
+        simulate(program, x, T=T, batch_size=8)
+        peaks.append(tracemalloc.get_traced_memory()[1] + x.nbytes)
+        tracemalloc.stop()
+    per = (peaks[1] - peaks[0]) / (sizes[1] - sizes[0])
+    est = peaks[0] + per * (10_000 - sizes[0])
+    print(f"memory   VGG16 T={T}: peak {peaks[0] / 2**20:.0f} MiB for {sizes[0]} inputs, {peaks[1] / 2**20:.0f} MiB "
+          f"for {sizes[1]}; {per / 1024:.1f} KiB per extra input -> about {est / 2**30:.2f} GiB for 10,000 inputs")
+    return est
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vgg-images", type=int, default=32)
@@ -69,10 +90,15 @@ def main():
     from workloads.topologies import build, synthetic_images
     _, _, xd, _ = load_split()
     rd, _ = bench("digits", import_nir(MODEL), xd[:a.digits_images], 1024, a.baseline)
-    rv, ips = bench("vgg16", build("vgg16"), synthetic_images(a.vgg_images, 7), 8, a.baseline)
+    vgg = build("vgg16")
+    rv, ips = bench("vgg16", vgg, synthetic_images(a.vgg_images, 7), 8, a.baseline)
+    from compiler.pipeline import compile_model
+    est = memory(compile_model(vgg), lambda n: synthetic_images(n, 9))
     for name, r in (("digits", rd), ("vgg16", rv)):
         print(f"target ratio <= 2.0 for {name}: {'met' if r <= 2.0 else 'NOT met'} ({r:.2f})")
     print(f"target >= 10 VGG16 inf/s: {'met' if ips >= 10 else 'NOT met'} ({ips:.1f})")
+    print(f"target a few GB for 10,000 CIFAR-size inputs: {'met' if est <= 4 * 2**30 else 'NOT met'} "
+          f"({est / 2**30:.2f} GiB)")
 
 
 if __name__ == "__main__":
