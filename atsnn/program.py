@@ -320,3 +320,6 @@ def validate_program(program: Program) -> None:
         names.add(l.name)
     if program.output not in names:
         raise ProgramFormatError(f"output layer '{program.output}' is not a layer of the program")
+    from atsnn import ilif
+    if ilif.is_ilif(program):
+        ilif.validate(program)

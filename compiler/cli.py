@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--calib", default=None, help="NPZ with array 'x' of calibration inputs (sets the input range)")
     p.add_argument("--input-max", type=float, default=None, help="largest input value (instead of --calib)")
     p.add_argument("--logit-scale", type=float, default=1.0, help="scale of output membranes fed to the exp table")
+    p.add_argument("--T", type=int, default=None, dest="ilif_T",
+                   help="iLIF models only: timesteps to compile for (default: the T stored in the model); the "
+                        "program then runs exactly T accumulate and T fire steps")
     p.add_argument("--json", action="store_true", help="print the compile report as JSON")
     p.set_defaults(func=run)
 
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         program = compile_model(args.model, hw=args.hw, calib=calib, input_max=input_max, reset_mode=args.reset_mode,
                                 dt=dt, comparator=args.comparator, v_init_frac=args.v_init_frac,
-                                logit_scale=args.logit_scale)
+                                logit_scale=args.logit_scale, ilif_T=args.ilif_T)
     except AtsnnError:
         raise
     out = Path(args.out)
@@ -66,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  dt = {program.report['decisions'].get('dt')}, comparator {program.report['decisions'].get('comparator')}, "
           f"input scale {program.input.scale:.6g} per LSB")
     print(f"  early exit on the AT unit: {'yes' if program.early_exit else 'no'}")
+    if "ilif" in program.report:
+        print(f"  iLIF program for T = {program.report['ilif']['T']}: accumulate and fire phases of T steps, "
+              "fixed T only")
     table = mapping_table(program.layers)
     with __import__("pandas").option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False))

@@ -26,6 +26,10 @@ def run_float(net: FloatNetwork, x: np.ndarray, T: int, *, per_neuron: bool = Fa
 
     ``per_neuron=True`` also returns each neuron's spike total over the T timesteps.
     """
+    from atsnn.ilif import is_ilif
+    if is_ilif(net):  # accumulate and fire phases (docs/hardware.md sec. 10)
+        from compiler.ilif import run_float_ilif
+        return run_float_ilif(net, x, T, per_neuron=per_neuron)
     x = np.asarray(x, dtype=np.float32).reshape((-1,) + tuple(net.input_shape))
     b = x.shape[0]
     v, w, bias, thr = {}, {}, {}, {}

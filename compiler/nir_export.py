@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.ilif import graph_metadata as ilif_graph_metadata
+from compiler.ilif import nir_metadata as ilif_nir_metadata
 from compiler.ir import FloatNetwork
 
 
@@ -83,6 +85,7 @@ def export_nir(net: FloatNetwork, path: str | Path | None = None):
             continue
         md = {"reset_mode": layer.reset, "v_init": np.asarray(layer.v_init, dtype=np.float64),
               "comparator": layer.comparator}
+        md.update(ilif_nir_metadata(layer))  # iLIF: an IF node with neuron_model = "ilif" (compiler.ilif)
         thr = _full(layer.threshold, layer.shape)
         vres = _full(np.full(layer.shape[0], layer.v_reset), layer.shape)
         if layer.neuron == "lif":
@@ -102,7 +105,8 @@ def export_nir(net: FloatNetwork, path: str | Path | None = None):
     nodes["output"] = nir.Output(output_type={"output": np.array(out_shape)})
     graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False,
                          metadata={"producer": "atsnn", "network": net.name,
-                                   "input_max": float(net.decisions.get("input_max", 1.0))})
+                                   "input_max": float(net.decisions.get("input_max", 1.0)),
+                                   **ilif_graph_metadata(net)})
     if path is not None:
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")

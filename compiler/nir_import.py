@@ -295,7 +295,8 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
         decisions["input_max"] = float(np.asarray(gmd["input_max"]))
     net = FloatNetwork(name=name or (Path(where).stem if where != "<NIRGraph>" else "nir_graph"),
                        input_shape=input_shape, layers=layers, output=out_name, decisions=decisions)
-    return net
+    from compiler.ilif import finish_import
+    return finish_import(net, where)
 
 
 def _choose_dt(nodes, dt, where) -> float:
@@ -546,9 +547,11 @@ def _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator
     decisions.setdefault("v_init", []).append({"layer": n, "rule": vrule})
     comp = md.get("comparator", comparator)
     comp = comp.decode() if isinstance(comp, bytes) else str(comp)
+    from compiler.ilif import extra_from_nir  # iLIF convention: IF node with metadata neuron_model = "ilif"
     return FloatLayer(name=n, neuron="lif" if t == "LIF" else "if", shape=shape, synapses=val.synapses, bias=bias,
                       threshold=thr, v_init=v_init, beta=beta, reset=mode, v_reset=float(v_reset[0]),
-                      comparator=comp if comp in (">=", ">") else comparator, extra={"nir_type": t})
+                      comparator=comp if comp in (">=", ">") else comparator,
+                      extra={"nir_type": t, **extra_from_nir(md, n, where)})
 
 
 def _finish_output(n, ins, layers, where):

@@ -26,8 +26,11 @@ from compiler.quantize import choose_input_scale, quantize_network
 def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None, calib: np.ndarray | None = None,
                   input_max: float | None = None, reset_mode: str | None = None, dt: Any = "auto",
                   comparator: str = ">=", v_init_frac: float | None = None, logit_scale: float = 1.0,
-                  name: str | None = None) -> Program:
-    """Compile a model onto the hardware; see the module docstring."""
+                  name: str | None = None, ilif_T: int | None = None) -> Program:
+    """Compile a model onto the hardware; see the module docstring.
+
+    ``ilif_T`` rebuilds an iLIF model for that many timesteps (default: the T stored in the model).
+    """
     if not isinstance(hw, HardwareConfig):
         hw = load_hardware(hw)
     if isinstance(source, FloatNetwork):
@@ -35,6 +38,8 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
     else:
         from compiler.nir_import import import_nir
         net = import_nir(source, reset_mode=reset_mode, dt=dt, comparator=comparator, v_init_frac=v_init_frac)
+    from compiler.ilif import prepare as ilif_prepare
+    net = ilif_prepare(net, T=ilif_T)
     if input_max is None and calib is None:
         # default input range: values normalised to [0, 1] (recorded in the report)
         input_max = float(net.decisions.get("input_max", 1.0))
@@ -43,6 +48,10 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
         warnings.simplefilter("always")
         layers, inp, qreport = quantize_network(net, hw, input_scale=input_scale)
     early_exit = map_program_layers(layers, net.output, hw)
+    from atsnn.ilif import network_T
+    ilif = network_T(layers)
+    if ilif is not None:  # iLIF: the output exists only after all T steps (docs/hardware.md sec. 10)
+        early_exit = False
     at = None
     if early_exit:
         from hwsim.reference import exp_constants
@@ -57,11 +66,14 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
                   warnings=[str(w.message) for w in caught], input_scale=input_scale,
                   early_exit=early_exit,
                   synthetic_weights=bool(net.decisions.get("synthetic_weights", False)))
+    if ilif is not None:
+        from compiler.ilif import report as ilif_report
+        report["ilif"] = ilif_report(layers, hw)
     heads = [l.name for l in layers if l.neuron == "integrator"]
     if len(heads) > 1:
         report["warnings"].append(f"{len(heads)} output heads ({', '.join(heads)}): they run on the PEs and the "
                                   "program has no early exit (fixed T only)")
-    elif not early_exit:
+    elif not early_exit and ilif is None:
         report["warnings"].append(f"output layer '{net.output}' does not fit the AT unit: no early exit")
     program = Program(name=name or net.name, hardware=hw, input=inp, layers=layers, output=net.output,
                       early_exit=early_exit, at=at, report=report)
@@ -88,8 +100,10 @@ def agreement(net: FloatNetwork, program: Program, x: np.ndarray) -> list[dict[s
     from compiler.float_sim import run_float
     from hwsim.engine import simulate
 
-    fl = run_float(net, x, AGREEMENT_T)
-    tr = simulate(program, x, T=AGREEMENT_T)
+    from atsnn.ilif import program_T
+    T = program_T(program) or AGREEMENT_T
+    fl = run_float(net, x, T)
+    tr = simulate(program, x, T=T)
     rows = []
     for layer in program.layers:
         d = tr.layers[layer.name]

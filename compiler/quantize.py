@@ -78,8 +78,13 @@ def quantize_network(net: FloatNetwork, hw: HardwareConfig, *, input_scale: floa
     """Integer layers, the input spec and a per-layer quantization report."""
     layers: list[Layer] = []
     report: list[dict[str, Any]] = []
+    from atsnn.ilif import layer_params
     for fl in net.layers:
-        layer, rep = _quantize_layer(fl, net, hw, input_scale)
+        if layer_params(fl) is not None:  # iLIF layer or doubling output integrator (docs/hardware.md sec. 10)
+            from compiler.ilif import quantize_layer
+            layer, rep = quantize_layer(fl, net, hw, input_scale)
+        else:
+            layer, rep = _quantize_layer(fl, net, hw, input_scale)
         layers.append(layer)
         report.append(rep)
     inp = InputSpec(shape=tuple(net.input_shape), encoding=net.input_encoding, scale=float(input_scale),

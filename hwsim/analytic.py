@@ -46,6 +46,9 @@ def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_
     """
     if T < 1:
         raise SimulationInputError(f"T must be >= 1, not {T}")
+    if any(l.neuron == "ilif" for l in program.layers):
+        raise SimulationInputError(f"program '{program.name}' is an iLIF program: the analytic mode does not model "
+                                   "its two phases; use hwsim.engine.simulate")
     hw = program.hardware
     ct = costs if isinstance(costs, CostTable) else load_costs(costs)
     act = ActionEnergy(hw, ct)

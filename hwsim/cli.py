@@ -10,7 +10,8 @@ def add_parser(sub) -> None:
     p.add_argument("program", help="compiled Program directory (from 'atsnn compile')")
     p.add_argument("--data", default="digits", help="'digits' or an .npz with arrays x (and y)")
     p.add_argument("--policy", choices=["fixed", "dtsnn", "atsn", "all"], default="all")
-    p.add_argument("--T", type=int, default=8, help="maximum timesteps")
+    p.add_argument("--T", type=int, default=None,
+                   help="maximum timesteps (default 8; an iLIF program runs exactly the T it was compiled for)")
     p.add_argument("--theta", type=float, default=0.3, help="DTSNN entropy threshold in (0, 1]")
     p.add_argument("--cl-init", type=float, default=0.999, help="ATSN CL_init in (0, 1]")
     p.add_argument("--tau-cl", type=float, default=0.999, help="ATSN tau_CL in (0, 1]")
@@ -51,6 +52,11 @@ def run_estimate(args) -> int:
     from hwsim.analytic import estimate
 
     program = load_program(args.program)
+    from atsnn import ilif
+    if ilif.is_ilif(program):
+        raise SimulationInputError(f"program '{program.name}' is an iLIF program (layer "
+                                   f"'{ilif.first_ilif_layer(program)}'): the analytic mode does not model its two "
+                                   "phases; use 'atsnn simulate'")
     spiking = [l.name for l in program.layers if l.neuron != "integrator"]
     ev = args.input_events
     source = None
@@ -120,9 +126,15 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.policies import check_params, evaluate, sweep_atsn, sweep_dtsnn
     from hwsim.results import write_run
 
-    if args.T < 1:
+    if args.T is not None and args.T < 1:
         raise SimulationInputError(f"--T must be >= 1, not {args.T}")
     program = load_program(args.program)
+    from atsnn import ilif
+    if ilif.is_ilif(program):  # no early exit: only the fixed policy, at the compiled T (docs/hardware.md sec. 10)
+        if args.policy in ("dtsnn", "atsn") or args.sweep:
+            raise ilif.early_exit_error(program, "an exit policy" if not args.sweep else "a policy sweep")
+        args.policy = "fixed"
+    args.T = args.T if args.T is not None else (ilif.program_T(program) or 8)
     policies = ["fixed", "dtsnn", "atsn"] if args.policy == "all" else [args.policy]
     heads = [l.name for l in program.layers if l.neuron == "integrator"]
     if len(heads) > 1:

@@ -75,6 +75,11 @@ def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, 
              costs: CostTable | str | None = None, dram: str | None = None, batch_size: int | None = None,
              progress: bool = False, already_quantized: bool = False) -> Trace:
     """Run ``program`` on inputs ``x`` for ``T`` timesteps; see the module docstring."""
+    from atsnn.ilif import is_ilif
+    if is_ilif(program):  # accumulate and fire phases (docs/hardware.md sec. 10)
+        from hwsim.ilif import simulate_ilif
+        return simulate_ilif(program, x, labels, T=T, costs=costs, dram=dram, batch_size=batch_size,
+                             progress=progress, already_quantized=already_quantized)
     if not isinstance(T, (int, np.integer)) or T < 1:
         raise SimulationInputError(f"T must be an integer >= 1, not {T!r}")
     T = int(T)

@@ -39,6 +39,8 @@ def run_functional(program: Program, x: np.ndarray, *, T: int, batch_size: int =
         raise SimulationInputError(f"T must be an integer >= 1, not {T!r}")
     if program.input.encoding != "direct":
         raise SimulationInputError("run_functional takes direct-encoded (multi-bit) inputs")
+    if any(l.neuron == "ilif" for l in program.layers):
+        raise SimulationInputError(f"program '{program.name}' is an iLIF program: run it with hwsim.engine.simulate")
     hw = program.hardware
     xq = quantize_input(program, x)
     n = xq.shape[0]

@@ -97,6 +97,10 @@ def evaluate(trace, policy: str = "fixed", *, theta: float | None = None, cl_ini
     check_params(policy, theta, cl_init, tau_cl)
     prog = trace.program
     hw = prog.hardware
+    if policy != "fixed" and exit_t is None:
+        from atsnn.ilif import early_exit_error, is_ilif
+        if is_ilif(prog):  # the output of an iLIF program exists only after all T steps
+            raise early_exit_error(prog, f"the {policy} exit policy")
     S, T, C = trace.u.shape
     if exit_t is None:
         if policy == "fixed":

@@ -226,6 +226,10 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
     (samples, T, *input_shape) spikes. Cycles are computed per event by
     enumerating the neurons it reaches (independent of ``hwsim.tables``).
     """
+    from atsnn.ilif import is_ilif
+    if is_ilif(program):  # accumulate and fire phases (sec. 10)
+        from hwsim.ilif_reference import reference_run_ilif
+        return reference_run_ilif(program, x_int, T)
     hw = program.hardware
     x_int = np.asarray(x_int, dtype=np.int64)
     S = x_int.shape[0]

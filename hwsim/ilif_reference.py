@@ -1,0 +1,124 @@
+"""Plain numpy reference of the iLIF contract (docs/hardware.md sec. 10).
+
+The golden model for iLIF programs: hwsim's engine (:mod:`hwsim.ilif`) and the RTL PE's iLIF
+mode (:mod:`rtl.pe_ilif`) are tested against these functions bit for bit. Integer numpy
+(``int64``), literal rather than fast; events and cycles are enumerated event by event with
+the same helpers as :func:`hwsim.reference.reference_run` (independent of ``hwsim.tables``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atsnn import ilif as core
+from hwsim.reference import (ReferenceResult, _ref_conv, _ref_conv_transpose, _ref_pass_ranges, _ref_pool,
+                             _ref_reach)
+
+
+# --------------------------------------------------------------------------- neuron (sec. 10)
+def ilif_accumulate(v, acc, bias, *, vmin: int, vmax: int):
+    """Accumulate step: ``v' = clamp(2 v + a + b)``; returns ``(v', sat_hi, sat_lo)``.
+
+    ``b`` is the layer's bias at step 1 and 0 afterwards (the caller decides).
+    """
+    s = 2 * np.asarray(v, dtype=np.int64) + np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64)
+    return np.clip(s, vmin, vmax).astype(np.int64), s > vmax, s < vmin
+
+
+def ilif_fire(v, *, threshold: int, comparator: str, vmin: int, vmax: int):
+    """Fire step: ``v2 = clamp(2 v)``, ``z = v2 >= theta`` (or ``>``), soft reset.
+
+    Returns ``(v', spikes uint8, sat_hi, sat_lo)``.
+    """
+    s = 2 * np.asarray(v, dtype=np.int64)
+    v2 = np.clip(s, vmin, vmax)
+    z = (v2 >= threshold) if comparator == ">=" else (v2 > threshold)
+    return np.where(z, v2 - threshold, v2).astype(np.int64), z.astype(np.uint8), s > vmax, s < vmin
+
+
+# --------------------------------------------------------------------------- network
+def reference_run_ilif(program, x_int: np.ndarray, T: int) -> ReferenceResult:
+    """Literal execution of sec. 10 for a small batch: every layer's T accumulate and T fire steps.
+
+    Record index t of a layer holds its accumulate step t+1 (if t < A) and its fire step t+1 (layers
+    are pipelined: fire step t of a layer feeds accumulate step t of the next). ``u[:, t]`` is the
+    output integrator after accumulate step min(t+1, A). ``compute_cycles`` includes both phases;
+    ``fire_cycles`` (an extra attribute) the fire phase alone.
+    """
+    core.check_T(program, T)
+    hw = program.hardware
+    cyc = hw.cycles
+    x_int = np.asarray(x_int, dtype=np.int64)
+    S = x_int.shape[0]
+    direct = program.input.encoding == "direct"
+    res = ReferenceResult()
+    res.fire_cycles = {}
+    for l in program.layers:
+        res.spikes[l.name] = np.zeros((S, T, l.neurons), dtype=np.uint8)
+        for d in (res.spike_counts, res.sat_hi, res.sat_lo, res.events, res.synops, res.compute_cycles,
+                  res.fire_cycles):
+            d[l.name] = np.zeros((S, T), dtype=np.int64)
+    res.u = np.zeros((S, T, program.output_layer.neurons), dtype=np.int64)
+    for l in program.layers:
+        ranges = _ref_pass_ranges(l)
+        upd = cyc.at_update if l.mapping.unit == "at" else cyc.update
+        update_cycles = upd * sum(max(a1 - a0 for a0, a1 in rng) for rng in ranges)
+        integrator = l.neuron == "integrator"
+        vmin, vmax = (hw.at_membrane_min, hw.at_membrane_max) if integrator else (hw.membrane_min, hw.membrane_max)
+        per = l.neurons // l.channels
+        v = np.repeat(np.asarray(l.v_init, dtype=np.int64), per)[None, :].repeat(S, axis=0)
+        bias = np.repeat(np.asarray(l.bias, dtype=np.int64), per)
+        for t in range(core.accumulate_steps(l, T)):
+            acc = np.zeros((S, l.neurons), dtype=np.int64)
+            for syn in l.synapses:
+                if syn.source == "input":
+                    if direct and t > 0:
+                        continue  # a multi-bit input arrives once, at step 1
+                    src = x_int if direct else x_int[:, t]
+                else:
+                    src = res.spikes[syn.source][:, t].reshape((S,) + tuple(program.layer(syn.source).shape))
+                xi = src.astype(np.int64)
+                if syn.pool is not None:
+                    xi = _ref_pool(xi, syn.pool)
+                if syn.flatten:
+                    xi = xi.reshape(S, -1)
+                w = syn.weight.astype(np.int64)
+                if syn.op == "dense":
+                    a = xi.reshape(S, -1) @ w.T
+                elif syn.op == "conv2d":
+                    a = _ref_conv(xi, w, syn.stride, syn.padding)
+                else:
+                    a = _ref_conv_transpose(xi, w, syn.stride, syn.padding, syn.output_padding)
+                acc += a.reshape(S, -1)
+                pixels = syn.source == "input" and direct
+                flat = xi.reshape(S, -1)
+                npos = 1 if syn.op == "dense" else syn.input_shape[1] * syn.input_shape[2]
+                for s in range(S):
+                    vals = flat[s]
+                    ev = (np.array([bin(int(q)).count("1") for q in vals], dtype=np.int64) if pixels else vals)
+                    ev_pos = np.array([ev.sum()]) if syn.op == "dense" else ev.reshape(syn.input_shape[0], npos).sum(0)
+                    res.events[l.name][s, t] += int(ev_pos.sum())
+                    for pos in np.nonzero(ev_pos)[0]:
+                        reach = _ref_reach(syn, l.shape, int(pos))
+                        res.synops[l.name][s, t] += int(ev_pos[pos]) * len(reach)
+                        for rng in ranges:
+                            mx = max(int(np.count_nonzero((reach >= a0) & (reach < a1))) for a0, a1 in rng)
+                            if mx > 0:
+                                res.compute_cycles[l.name][s, t] += int(ev_pos[pos]) * (cyc.event + cyc.synop * mx)
+            v, hi, lo = ilif_accumulate(v, acc, bias if t == 0 else 0, vmin=vmin, vmax=vmax)
+            res.compute_cycles[l.name][:, t] += update_cycles
+            res.sat_hi[l.name][:, t] += hi.sum(axis=1)
+            res.sat_lo[l.name][:, t] += lo.sum(axis=1)
+            if l.name == program.output:
+                res.u[:, t:] = v[:, None, :]
+        if integrator:
+            continue
+        for t in range(T):
+            v, z, hi, lo = ilif_fire(v, threshold=l.threshold, comparator=l.comparator, vmin=vmin, vmax=vmax)
+            res.spikes[l.name][:, t] = z
+            res.spike_counts[l.name][:, t] = z.sum(axis=1)
+            res.sat_hi[l.name][:, t] += hi.sum(axis=1)
+            res.sat_lo[l.name][:, t] += lo.sum(axis=1)
+            res.compute_cycles[l.name][:, t] += update_cycles
+            res.fire_cycles[l.name][:, t] = update_cycles
+    return res
