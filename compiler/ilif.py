@@ -325,6 +325,12 @@ def quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input_
     return layer, rep
 
 
+def max_T(hw: HardwareConfig) -> int:
+    """Largest T a spike-fed iLIF layer compiles for on ``hw`` (threshold 2**T x MIN_LEVELS LSB)."""
+    cap = min(hw.threshold_max, hw.membrane_max // HEADROOM)
+    return max(0, int(math.floor(math.log2(cap / MIN_LEVELS))))
+
+
 def _width_hint(bits: int, key: str, T: int, *, full: int | None = None) -> str:
     if bits > 32:
         return (f"; no hardware description allows more than 32 bits: compile for a smaller T or use the float "

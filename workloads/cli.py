@@ -59,4 +59,5 @@ def _reports(args) -> int:
     print(f"Table-3 comparison: {write_table3(out)}")
     from workloads.atsn_report import write_atsn_report
     print(f"ATSN training: {write_atsn_report(out)}")
+    print(f"IF vs iLIF: {__import__('workloads.ilif_digits', fromlist=['_']).write_ilif_report(out / 'ilif')}")
     return 0
