@@ -83,7 +83,10 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
         for row in report["agreement"]:
             if row["saturation_per_neuron_step"] > 0.01:
                 report["warnings"].append(f"layer '{row['layer']}' saturates on "
-                                          f"{100 * row['saturation_per_neuron_step']:.1f} % of neuron-steps")
+                                          f"{100 * row['saturation_per_neuron_step']:.1f} % of neuron-steps"
+                                          + (" (iLIF: includes the fire steps of neurons at or above the threshold, "
+                                             "which saturate by design: the ANN's clip)" if ilif is not None
+                                             and row["layer"] != net.output else ""))
     return program
 
 

@@ -41,6 +41,10 @@ from rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE, ProcessingElement, pe
 
 def check_supported(program: Program) -> None:
     hw = program.hardware
+    from atsnn.ilif import first_ilif_layer, is_ilif
+    if is_ilif(program):  # only the PE has an iLIF mode (rtl/pe_ilif.py)
+        raise RtlError(f"layer '{first_ilif_layer(program)}': iLIF is not in the array top (only the PE, "
+                       "rtl/pe_ilif.py, has an iLIF mode)")
     if not program.early_exit:
         raise RtlError(f"program '{program.name}': the array top needs the output layer on the AT unit")
     for l in program.layers:

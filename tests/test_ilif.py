@@ -246,6 +246,7 @@ def test_nir_round_trip(tmp_path, digits):
     assert type(g.nodes["conv0"]).__name__ == "IF" and g.metadata["ilif_T"] == 6
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")  # the array top refuses the program in __init__
 def test_cli_compile_simulate_and_errors(tmp_path, digits, capsys):
     from compiler.nir_export import export_nir
     net, _, _ = digits
@@ -273,6 +274,8 @@ def test_cli_compile_simulate_and_errors(tmp_path, digits, capsys):
     assert "impossible" in err(["simulate", str(prog), "--sweep", "-o", str(tmp_path / "r3")])
     assert "T = 6" in err(["simulate", str(prog), "--T", "8", "-o", str(tmp_path / "r4"), "--quiet"])
     assert "analytic" in err(["estimate", str(prog), "--rate", "0.1"])
+    assert "iLIF is not in the array top" in err(["rtl", "export", "--program", str(prog), "-o",
+                                                  str(tmp_path / "v"), "--no-lint"])
     e = err(["compile", str(model), "-o", str(tmp_path / "q"), "--reset-mode", "to_value"])
     assert "node 'conv0'" in e and "soft reset" in e
     e = err(["compile", str(model), "-o", str(tmp_path / "q"), "--T", "14"])
