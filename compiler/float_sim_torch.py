@@ -22,6 +22,9 @@ def _torch():
 
 def run_float_torch(net: FloatNetwork, x: np.ndarray, T: int) -> np.ndarray:
     """Direct encoding for ``T`` timesteps; returns the output membranes (batch, T, C) as float32 numpy."""
+    if any(l.neuron == "ilif" for l in net.layers):
+        from atsnn.errors import ConversionError
+        raise ConversionError(f"network '{net.name}' is iLIF: run it with compiler.float_sim.run_float")
     torch = _torch()
     F = torch.nn.functional
     with torch.inference_mode():
