@@ -90,6 +90,8 @@ class NumericConfig:
     bias_bits: int = _f(2, 32, "signed bias width, added once per timestep")
     input_bits: int = _f(1, 16, "unsigned width of first-layer multi-bit input values (bit-serial)")
     event_bytes: int = _f(1, 8, "bytes of one address event on the spike bus and in buffers")
+    psn_tap_bits: int = _f(2, 16, "signed width of a sliding-PSN tap weight (docs/hardware.md sec. 11)")
+    psn_max_taps: int = _f(1, 64, "most taps k of a sliding PSN (history registers per neuron: k - 1)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +105,7 @@ class CycleConfig:
     at_update: int = _f(1, 64, "cycles per output-neuron update in the AT unit")
     at_exp: int = _f(1, 64, "cycles per class for the exp-table evaluation with interpolation")
     at_decision: int = _f(1, 64, "cycles per timestep for the CL_t update and the exit compare")
+    psn_tap: int = _f(1, 64, "cycles per tap of a sliding-PSN update (one multiply-accumulate)")
 
 
 @dataclass(frozen=True, kw_only=True)
