@@ -27,6 +27,9 @@ FORMAT_VERSION = 1
 
 SYNAPSE_OPS = ("dense", "conv2d", "conv_transpose2d")
 NEURON_KINDS = ("if", "lif", "integrator")
+#: ``InputSpec.encoding``: one multi-bit image repeated every timestep, binary spike trains, or one multi-bit
+#: frame per timestep (docs/hardware.md sec. 3, 11)
+INPUT_ENCODINGS = ("direct", "spikes", "sequence")
 RESET_MODES = ("subtract", "to_value")
 COMPARATORS = (">=", ">")
 
@@ -89,7 +92,7 @@ class Layer:
     """A neuron layer with its synaptic inputs (contract sec. 3-5)."""
 
     name: str
-    neuron: str  # "if" | "lif" | "integrator"
+    neuron: str  # "if" | "lif" | "integrator" | "ilif" (sec. 10) | "psn" (sliding PSN, sec. 11)
     shape: tuple[int, ...]
     synapses: list[Synapse]
     bias: np.ndarray  # (C,) int, per output channel (C = shape[0])
@@ -115,7 +118,8 @@ class Layer:
 @dataclass(kw_only=True)
 class InputSpec:
     shape: tuple[int, ...]
-    encoding: str = "direct"  # "direct": multi-bit values every timestep; "spikes": (T, *shape) binary
+    encoding: str = "direct"  # "direct": multi-bit values every timestep; "spikes": (T, *shape) binary;
+    #                           "sequence": (T, *shape) multi-bit, frame t at timestep t (sec. 11)
     scale: float = 1.0  # real input = integer * scale
     bits: int = 8
 
@@ -320,6 +324,54 @@ def validate_program(program: Program) -> None:
         names.add(l.name)
     if program.output not in names:
         raise ProgramFormatError(f"output layer '{program.output}' is not a layer of the program")
+    if program.input.encoding not in INPUT_ENCODINGS:
+        raise ProgramFormatError(f"program '{program.name}': input encoding {program.input.encoding!r} is not one of "
+                                 f"{', '.join(INPUT_ENCODINGS)}")
+    from atsnn import psn
+    for l in program.layers:
+        if psn.is_psn_layer(l) or psn.layer_params(l) is not None:
+            validate_psn_layer(l, hw)
     from atsnn import ilif
     if ilif.is_ilif(program):
         ilif.validate(program)
+
+
+def validate_psn_layer(layer: Layer, hw: HardwareConfig) -> None:
+    """Rules of a sliding-PSN layer (docs/hardware.md sec. 11); raises a one-line ProgramFormatError.
+
+    ``extra["psn"] = {"mode": "sliding", "k": k, "taps": [q_0, ..., q_{k-1}], "shift": s}`` with
+    ``1 <= k <= numeric.psn_max_taps``, integer taps within the signed ``numeric.psn_tap_bits`` range and
+    an integer shift ``0 <= s <= 62``; no leak. The threshold range is checked with every layer (sec. 2).
+    """
+    from atsnn import psn
+    where = f"layer '{layer.name}'"
+    p = psn.layer_params(layer)
+    if layer.neuron != psn.KIND:
+        raise ProgramFormatError(f"{where}: extra['{psn.EXTRA_KEY}'] on a '{layer.neuron}' layer; only neuron "
+                                 f"'{psn.KIND}' layers carry PSN parameters")
+    if p is None:
+        raise ProgramFormatError(f"{where}: PSN layer without extra['{psn.EXTRA_KEY}'] parameters (mode, k, taps, "
+                                 "shift)")
+    mode = p.get("mode")
+    if mode != psn.SLIDING:
+        raise ProgramFormatError(psn.unsupported_mode_message(where, str(mode)))
+    taps = p.get("taps")
+    if not isinstance(taps, (list, tuple)) or not all(isinstance(q, int) and not isinstance(q, bool) for q in taps):
+        raise ProgramFormatError(f"{where}: PSN taps must be a list of integers, not {taps!r}")
+    k = len(taps)
+    if not 1 <= k <= hw.numeric.psn_max_taps:
+        raise ProgramFormatError(f"{where}: PSN has k = {k} taps; 1 <= k <= numeric.psn_max_taps = "
+                                 f"{hw.numeric.psn_max_taps}")
+    if "k" in p and p["k"] != k:
+        raise ProgramFormatError(f"{where}: PSN k = {p['k']!r} but {k} taps are given")
+    lo, hi = -(1 << (hw.numeric.psn_tap_bits - 1)), (1 << (hw.numeric.psn_tap_bits - 1)) - 1
+    bad = [q for q in taps if not lo <= q <= hi]
+    if bad:
+        raise ProgramFormatError(f"{where}: PSN tap {bad[0]} outside [{lo}, {hi}] (numeric.psn_tap_bits = "
+                                 f"{hw.numeric.psn_tap_bits})")
+    shift = p.get("shift")
+    if not isinstance(shift, int) or isinstance(shift, bool) or not 0 <= shift <= 62:
+        raise ProgramFormatError(f"{where}: PSN shift must be an integer in [0, 62], not {shift!r}")
+    if layer.leak_shift != 0:
+        raise ProgramFormatError(f"{where}: a PSN neuron has no membrane to leak; leak_shift must be 0, not "
+                                 f"{layer.leak_shift}")

@@ -25,6 +25,13 @@ def run_float_torch(net: FloatNetwork, x: np.ndarray, T: int) -> np.ndarray:
     if any(l.neuron == "ilif" for l in net.layers):
         from atsnn.errors import ConversionError
         raise ConversionError(f"network '{net.name}' is iLIF: run it with compiler.float_sim.run_float")
+    from atsnn.psn import has_psn
+    if has_psn(net) or net.input_encoding != "direct":
+        from atsnn.errors import ConversionError
+        what = (f"has sliding-PSN layer '{next(l.name for l in net.layers if l.neuron == 'psn')}'" if has_psn(net)
+                else f"takes {net.input_encoding!r} inputs")
+        raise ConversionError(f"network '{net.name}' {what}: the PyTorch float SNN runs direct-encoded IF/LIF "
+                              "networks only; run it with compiler.float_sim.run_float")
     torch = _torch()
     F = torch.nn.functional
     with torch.inference_mode():

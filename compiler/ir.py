@@ -13,6 +13,17 @@ saturation): ``a = sum over synapses op(W, x_src)``;
 ``v >= theta`` (or ``>``); soft reset ``v -= theta`` or hard ``v = v_reset``.
 Spikes are 0/1 (weights already carry the presynaptic amplitude). The output
 layer (``neuron == "integrator"``) integrates without firing.
+
+A sliding PSN layer (``neuron == "psn"``, seed 002 eq. 14-15, docs/hardware.md
+sec. 11) has no membrane: ``X[t] = a + b``, ``H[t] = sum_i W_i X[t-k+1+i]``
+(``X[j] = 0`` before the first step), fire ``H >= theta``; it carries
+``extra["psn"] = {"mode": "sliding", "k": k, "taps": [W_0, ..., W_{k-1}]}``
+(float taps, ``W_{k-1}`` multiplies the current input).
+
+Input encodings: ``"direct"`` (the same real image every timestep, inputs
+``(samples, *input_shape)``), ``"spikes"`` (binary trains ``(samples, T,
+*input_shape)``) and ``"sequence"`` (one real frame per timestep, inputs
+``(samples, T_in, *input_shape)``, frame ``t`` at step ``t``).
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ class FloatSynapse:
 @dataclass(kw_only=True)
 class FloatLayer:
     name: str
-    neuron: str  # "if" | "lif" | "integrator"
+    neuron: str  # "if" | "lif" | "integrator" | "ilif" | "psn"
     shape: tuple[int, ...]
     synapses: list[FloatSynapse]
     bias: np.ndarray  # (C,) float64
@@ -64,7 +75,7 @@ class FloatNetwork:
     input_shape: tuple[int, ...]
     layers: list[FloatLayer]
     output: str
-    input_encoding: str = "direct"
+    input_encoding: str = "direct"  # "direct" | "spikes" | "sequence" (see the module docstring)
     decisions: dict[str, Any] = field(default_factory=dict)  # how reset/dt/comparator/... were decided
 
     def layer(self, name: str) -> FloatLayer:

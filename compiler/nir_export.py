@@ -8,7 +8,12 @@ Each layer becomes its weighted node(s) (``Affine``/``Conv2d``, pools as
 output heads (integrators other than ``net.output``) feed their own
 ``Output`` nodes named ``output_<layer>``; the primary one is ``output``. A
 transposed convolution is a ``Conv2d`` with metadata ``transposed = True``
-(see :mod:`compiler.nir_import`). The file is written to a temporary name
+(see :mod:`compiler.nir_import`). A sliding-PSN layer is a ``Threshold``
+node (``threshold = V_th`` per neuron) behind its weighted node, with
+metadata ``neuron_model = "psn"``, ``psn_mode = "sliding"``, ``psn_taps``
+(the k float taps, ``W_{k-1}`` last) and ``comparator`` (docs/hardware.md
+sec. 11); a network with sequence inputs writes graph metadata
+``input_encoding = "sequence"``. The file is written to a temporary name
 and renamed, so a failure leaves nothing half-written.
 """
 
@@ -28,6 +33,21 @@ def _full(values: np.ndarray, shape) -> np.ndarray:
     """Per-channel values expanded to the layer shape (NIR wants parameters shaped like the layer)."""
     per = int(np.prod(shape[1:])) if len(shape) > 1 else 1
     return np.repeat(np.asarray(values, dtype=np.float32), per).reshape(shape)
+
+
+def _psn_node(nir, layer):
+    """The ``Threshold`` node of a sliding-PSN layer (docs/hardware.md sec. 11)."""
+    from atsnn.psn import KIND, SLIDING, layer_params
+    p = layer_params(layer)
+    if p is None or p.get("mode", SLIDING) != SLIDING:
+        from atsnn.errors import ConversionError
+        from atsnn.psn import unsupported_mode_message
+        if p is None:
+            raise ConversionError(f"layer '{layer.name}': PSN layer without extra['psn'] parameters")
+        raise ConversionError(unsupported_mode_message(f"layer '{layer.name}'", str(p.get("mode"))))
+    md = {"neuron_model": KIND, "psn_mode": SLIDING, "psn_taps": np.asarray(p["taps"], dtype=np.float64),
+          "comparator": layer.comparator}
+    return nir.Threshold(threshold=_full(layer.threshold, layer.shape), metadata=md)
 
 
 def export_nir(net: FloatNetwork, path: str | Path | None = None):
@@ -83,6 +103,13 @@ def export_nir(net: FloatNetwork, path: str | Path | None = None):
                     edges.append((tg, out_node))
             shapes[layer.name] = tuple(layer.shape)
             continue
+        if layer.neuron == "psn":
+            nodes[layer.name] = _psn_node(nir, layer)
+            for tg in targets:
+                edges.append((tg, layer.name))
+            out_of[layer.name] = layer.name
+            shapes[layer.name] = tuple(layer.shape)
+            continue
         md = {"reset_mode": layer.reset, "v_init": np.asarray(layer.v_init, dtype=np.float64),
               "comparator": layer.comparator}
         md.update(ilif_nir_metadata(layer))  # iLIF: an IF node with neuron_model = "ilif" (compiler.ilif)
@@ -106,7 +133,9 @@ def export_nir(net: FloatNetwork, path: str | Path | None = None):
     graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False,
                          metadata={"producer": "atsnn", "network": net.name,
                                    "input_max": float(net.decisions.get("input_max", 1.0)),
-                                   **ilif_graph_metadata(net)})
+                                   **ilif_graph_metadata(net),
+                                   **({"input_encoding": net.input_encoding} if net.input_encoding != "direct"
+                                      else {})})
     if path is not None:
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")

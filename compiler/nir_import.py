@@ -25,9 +25,17 @@ Conventions that differ between exporters (``../shared/notes``):
 - initial membrane: metadata ``v_init`` (array) or ``v_init_frac`` x
   threshold, else the ``v_init_frac`` argument, else 0.
 
-Everything else (``CubaLIF``, ``CubaLI``, ``Delay``, ``Threshold``,
-``Identity``, nested graphs, recurrent cycles, unknown nodes) is rejected
-with :class:`NirImportError` naming the node and its type.
+Sliding PSN (docs/hardware.md sec. 11): a ``Threshold`` node behind its
+weighted node with metadata ``neuron_model = "psn"``, ``psn_mode =
+"sliding"`` and ``psn_taps`` (k floats, ``W_{k-1}`` last) becomes a ``psn``
+layer with threshold ``V_th = threshold``; ``psn_mode = "full"`` or
+``"masked"`` is refused naming the node (:func:`atsnn.psn.unsupported_mode_message`).
+Graph metadata ``input_encoding = "sequence"`` makes the input one frame per
+timestep.
+
+Everything else (``CubaLIF``, ``CubaLI``, ``Delay``, a ``Threshold``
+without PSN metadata, ``Identity``, nested graphs, recurrent cycles, unknown
+nodes) is rejected with :class:`NirImportError` naming the node and its type.
 """
 
 from __future__ import annotations
@@ -222,6 +230,9 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
         raise NirImportError(f"{where}: the graph is empty")
     for n, node in nodes.items():
         t = type(node).__name__
+        if t == "Threshold" and _is_psn_node(node):
+            _psn_mode_ok(n, node, where)
+            continue
         if t in REJECTED:
             raise NirImportError(f"{where}: node '{n}' of type {t} is not supported ({REJECTED[t]})")
         if t not in NEURON_TYPES + LINEAR_TYPES + ("Input", "Output"):
@@ -268,7 +279,11 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
             val = _sum_currents(n, t, ins, where)
         else:
             val = ins[0]
-        if t in NEURON_TYPES:
+        if t == "Threshold":  # a sliding PSN (checked above)
+            layer = _psn_layer(n, node, val, comparator, where)
+            layers.append(layer)
+            values[n] = _Map(source=layer.name, shape=layer.shape)
+        elif t in NEURON_TYPES:
             layer = _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator, v_init_frac,
                                   where, decisions)
             layers.append(layer)
@@ -293,8 +308,13 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
     gmd = getattr(graph, "metadata", None) or {}
     if "input_max" in gmd:
         decisions["input_max"] = float(np.asarray(gmd["input_max"]))
+    encoding = _text(gmd.get("input_encoding", "direct"))
+    if encoding not in ("direct", "spikes", "sequence"):
+        raise NirImportError(f"{where}: graph metadata input_encoding {encoding!r} is not 'direct', 'spikes' or "
+                             "'sequence'")
     net = FloatNetwork(name=name or (Path(where).stem if where != "<NIRGraph>" else "nir_graph"),
-                       input_shape=input_shape, layers=layers, output=out_name, decisions=decisions)
+                       input_shape=input_shape, layers=layers, output=out_name, decisions=decisions,
+                       input_encoding=encoding)
     from compiler.ilif import finish_import
     return finish_import(net, where)
 
@@ -552,6 +572,49 @@ def _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator
                       threshold=thr, v_init=v_init, beta=beta, reset=mode, v_reset=float(v_reset[0]),
                       comparator=comp if comp in (">=", ">") else comparator,
                       extra={"nir_type": t, **extra_from_nir(md, n, where)})
+
+
+def _text(v) -> str:
+    """A metadata string as read back by nir/h5py (str, bytes or a 0-d array)."""
+    v = v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _is_psn_node(node) -> bool:
+    md = getattr(node, "metadata", None) or {}
+    return "neuron_model" in md and _text(md["neuron_model"]) == "psn"
+
+
+def _psn_mode_ok(n, node, where) -> None:
+    """Refuse a full / masked / unknown PSN mode naming the node (seed 002 eq. 9-13 cannot run step by step)."""
+    from atsnn.psn import SLIDING, unsupported_mode_message
+    md = node.metadata
+    mode = _text(md.get("psn_mode", SLIDING))
+    if mode != SLIDING:
+        raise NirImportError(unsupported_mode_message(f"{where}: node '{n}'", mode))
+
+
+def _psn_layer(n, node, val, comparator, where) -> FloatLayer:
+    """A ``Threshold`` node with ``neuron_model = "psn"`` metadata -> a sliding-PSN FloatLayer."""
+    from atsnn.psn import EXTRA_KEY, KIND, SLIDING
+    if not isinstance(val, _Current):
+        raise NirImportError(f"{where}: PSN node '{n}' (Threshold) must be fed by a weighted node "
+                             "(Affine/Linear/Conv2d)")
+    md = node.metadata
+    if "psn_taps" not in md:
+        raise NirImportError(f"{where}: PSN node '{n}' has no metadata psn_taps (the k tap weights, W_(k-1) last)")
+    taps = _check_finite(n, "psn_taps", md["psn_taps"]).ravel()
+    if taps.size < 1:
+        raise NirImportError(f"{where}: PSN node '{n}': psn_taps is empty; a sliding PSN needs k >= 1 taps")
+    shape = val.shape
+    thr = _per_channel(n, "threshold", node.threshold, shape)
+    if np.any(thr <= 0):
+        raise NirImportError(f"{where}: PSN node '{n}': threshold must be positive, got min {thr.min():g}")
+    comp = _text(md.get("comparator", comparator))
+    return FloatLayer(name=n, neuron=KIND, shape=shape, synapses=val.synapses, bias=val.bias, threshold=thr,
+                      v_init=np.zeros(shape[0]), comparator=comp if comp in (">=", ">") else comparator,
+                      extra={"nir_type": "Threshold",
+                             EXTRA_KEY: {"mode": SLIDING, "k": int(taps.size), "taps": [float(q) for q in taps]}})
 
 
 def _finish_output(n, ins, layers, where):
