@@ -9,9 +9,16 @@ products and sums of these integers are exact (checked in
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 from numpy.lib.stride_tricks import sliding_window_view
 
 EXACT_LIMIT = float(1 << 24)
+#: an input map sparser than this (fraction of non-zero entries) goes through the event-driven
+#: convolution; denser maps (pixels, busy layers) through im2col + GEMM. Both are exact; the
+#: crossover was measured with ``benchmarks/bench_hwsim.py`` on VGG16 layers.
+EVENT_DENSITY_MAX = 0.35
+_WT_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_WT_CACHE_MAX = 256
 
 
 def sum_pool(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
@@ -39,6 +46,75 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:
     cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(b * ho * wo, cin * kh * kw)
     out = cols @ w.reshape(cout, -1).T.astype(np.float32)
     return out.reshape(b, ho, wo, cout).transpose(0, 3, 1, 2)
+
+
+@njit(parallel=True, cache=True)
+def _conv_events_kernel(x, wt, sh, sw, ph, pw, out):
+    """Scatter every non-zero input ``v`` at (b, c, y, x) as ``v * wt[c, ky, kx, :]`` into ``out`` (B, Ho, Wo, Cout).
+
+    The same sum as the convolution (each output gathers ``w[co, c, ky, kx] * x[c, oy*sh + ky - ph, ...]``),
+    visited from the inputs' side: work is proportional to the non-zero inputs, as on the array.
+    """
+    nb, cin, h, w = x.shape
+    kh, kw, cout = wt.shape[1], wt.shape[2], wt.shape[3]
+    ho, wo = out.shape[1], out.shape[2]
+    for b in prange(nb):
+        for c in range(cin):
+            for y in range(h):
+                for xx in range(w):
+                    v = x[b, c, y, xx]
+                    if v == 0:
+                        continue
+                    fv = np.float32(v)
+                    for ky in range(kh):
+                        ty = y + ph - ky
+                        if ty < 0 or ty % sh != 0:
+                            continue
+                        oy = ty // sh
+                        if oy >= ho:
+                            continue
+                        for kx in range(kw):
+                            tx = xx + pw - kx
+                            if tx < 0 or tx % sw != 0:
+                                continue
+                            ox = tx // sw
+                            if ox >= wo:
+                                continue
+                            if v == 1:
+                                for co in range(cout):
+                                    out[b, oy, ox, co] += wt[c, ky, kx, co]
+                            else:
+                                for co in range(cout):
+                                    out[b, oy, ox, co] += fv * wt[c, ky, kx, co]
+
+
+def _weights_cin_major(w: np.ndarray) -> np.ndarray:
+    """``w`` (Cout, Cin, kh, kw) as a contiguous (Cin, kh, kw, Cout) float32 copy, cached per weight array."""
+    hit = _WT_CACHE.get(id(w))
+    if hit is not None and hit[0] is w:
+        return hit[1]
+    wt = np.ascontiguousarray(w.transpose(1, 2, 3, 0), dtype=np.float32)
+    if len(_WT_CACHE) >= _WT_CACHE_MAX:
+        _WT_CACHE.pop(next(iter(_WT_CACHE)))
+    _WT_CACHE[id(w)] = (w, wt)  # the reference keeps id(w) from being reused while cached
+    return wt
+
+
+def conv2d_events(x: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:
+    """Event-driven convolution of a non-negative integer map: same result as :func:`conv2d`, exactly.
+
+    ``x`` (B, Cin, H, W) integer counts, ``w`` (Cout, Cin, kh, kw) float32 holding integers. Returns
+    (B, Cout, Ho, Wo) float32 (exact below ``EXACT_LIMIT``, which the contract guarantees).
+    """
+    cout, _, kh, kw = w.shape
+    b, _, h, wd = x.shape
+    ho = (h + 2 * padding[0] - kh) // stride[0] + 1
+    wo = (wd + 2 * padding[1] - kw) // stride[1] + 1
+    out = np.zeros((b, ho, wo, cout), dtype=np.float32)
+    xi = x if x.dtype.kind in "iu" else x.astype(np.uint8)
+    _conv_events_kernel(np.ascontiguousarray(xi), _weights_cin_major(w), int(stride[0]), int(stride[1]),
+                        int(padding[0]), int(padding[1]), out)
+    return out.transpose(0, 3, 1, 2)
 
 
 def conv_transpose2d(x: np.ndarray, w: np.ndarray, stride, padding, output_padding) -> np.ndarray:
@@ -70,6 +146,9 @@ def synapse_input(syn, src: np.ndarray) -> np.ndarray:
 
 def apply_synapse(syn, x: np.ndarray, w32: np.ndarray) -> np.ndarray:
     """Integer current of one synapse for input x (B, *input_shape), as float32 holding exact integers."""
+    if syn.op == "conv2d" and x.dtype.kind in "iub" and x.size and \
+            np.count_nonzero(x) <= EVENT_DENSITY_MAX * x.size:
+        return conv2d_events(x, w32, syn.stride, syn.padding)
     x = x.astype(np.float32, copy=False)
     if syn.op == "dense":
         out = x.reshape(x.shape[0], -1) @ w32.T
