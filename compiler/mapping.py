@@ -27,6 +27,23 @@ def state_bytes(hw: HardwareConfig, *, at: bool = False) -> int:
     return math.ceil((mem + hw.numeric.accumulator_bits) / 8)
 
 
+def layer_state_bytes(layer: Layer, hw: HardwareConfig) -> int:
+    """Bytes of one neuron's state in ``layer``: membrane + accumulator, or for a sliding PSN its ``k - 1``
+    stored currents of ``membrane_bits`` plus the accumulator (docs/hardware.md sec. 11)."""
+    from atsnn import psn
+    if psn.is_psn_layer(layer):
+        return math.ceil((psn.history_entries(layer) * hw.numeric.membrane_bits + hw.numeric.accumulator_bits) / 8)
+    return state_bytes(hw, at=layer.neuron == "integrator")
+
+
+def taps_bytes(layer: Layer, hw: HardwareConfig) -> int:
+    """Bytes every PE of a sliding-PSN layer holds for the taps (``ceil(k * psn_tap_bits / 8)``); 0 otherwise."""
+    from atsnn import psn
+    if not psn.is_psn_layer(layer):
+        return 0
+    return math.ceil(psn.k_of(layer) * hw.numeric.psn_tap_bits / 8)
+
+
 def weight_bytes(hw: HardwareConfig, count: int) -> int:
     return math.ceil(count * hw.numeric.weight_bits / 8)
 
@@ -59,8 +76,9 @@ def total_weights(layer: Layer) -> int:
 
 def map_pe_layer(layer: Layer, hw: HardwareConfig) -> LayerMapping:
     n = layer.neurons
-    mem = hw.pe.data_memory_bytes
-    sb = state_bytes(hw, at=layer.neuron == "integrator")
+    taps = taps_bytes(layer, hw)  # resident on every PE of a PSN layer, counted with its resident weights
+    mem = hw.pe.data_memory_bytes - taps
+    sb = layer_state_bytes(layer, hw)
     out_bits = 8 * hw.pe.output_spike_buffer_bytes
     p = min(hw.pe_count, n)
     chunks = balanced_chunks(n, p)
@@ -78,8 +96,9 @@ def map_pe_layer(layer: Layer, hw: HardwareConfig) -> LayerMapping:
         return worst
 
     if sb > mem:
-        raise MappingError(f"layer '{layer.name}': one neuron's state ({sb} B) exceeds pe.data_memory_bytes = {mem}; "
-                           f"needs pe.data_memory_bytes >= {sb}")
+        raise MappingError(f"layer '{layer.name}': one neuron's state ({sb} B" + (f", plus {taps} B of PSN taps"
+                           if taps else "") + f") exceeds pe.data_memory_bytes = {hw.pe.data_memory_bytes}; "
+                           f"needs pe.data_memory_bytes >= {sb + taps}")
     min_passes = max(1, math.ceil(cmax * sb / mem), math.ceil(cmax / out_bits))
     passes, weights_resident, wres = None, False, 0
     # try weights resident first (search a bounded number of pass counts), unless one neuron's weights cannot fit
@@ -101,8 +120,10 @@ def map_pe_layer(layer: Layer, hw: HardwareConfig) -> LayerMapping:
     if passes > 1:
         notes.append(f"{passes} passes per timestep (state of {cmax} neurons x {sb} B per PE)")
     streamed = 0 if weights_resident else weight_bytes(hw, total_weights(layer)) * passes
+    if taps:
+        notes.append(f"PSN taps ({taps} B) resident on every PE")
     return LayerMapping(unit="pe", pes_used=p, passes=int(passes), chunk_sizes=chunks, state_resident=passes == 1,
-                        weights_resident=weights_resident, resident_weight_bytes_per_pe=int(wres),
+                        weights_resident=weights_resident, resident_weight_bytes_per_pe=int(wres + taps),
                         resident_state_bytes_per_pe=int(npass * sb),
                         streamed_weight_bytes_per_timestep=int(streamed),
                         spilled_state_bytes_per_timestep=0 if passes == 1 else int(2 * n * sb),
@@ -162,8 +183,7 @@ def map_program_layers(layers: list[Layer], output: str, hw: HardwareConfig) -> 
         else:
             if m.state_resident:
                 m.state_resident = False
-                m.spilled_state_bytes_per_timestep = int(2 * layer.neurons *
-                                                         state_bytes(hw, at=layer.neuron == "integrator"))
+                m.spilled_state_bytes_per_timestep = int(2 * layer.neurons * layer_state_bytes(layer, hw))
                 m.notes.append("state spilled to the GLB between timesteps (PE memory shared with other layers)")
             if m.weights_resident and m.passes == 1 and used + m.resident_weight_bytes_per_pe > mem:
                 pass

@@ -35,6 +35,15 @@ def _full(values: np.ndarray, shape) -> np.ndarray:
     return np.repeat(np.asarray(values, dtype=np.float32), per).reshape(shape)
 
 
+def _map_shape(shape, pool) -> tuple[int, ...]:
+    """Shape of a source map after its optional sum-pool (what a Flatten node receives)."""
+    if pool is None:
+        return tuple(shape)
+    c, h, w = shape
+    (kh, kw), (sh, sw), (ph, pw) = pool.kernel, pool.stride, pool.padding
+    return (c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+
+
 def _psn_node(nir, layer):
     """The ``Threshold`` node of a sliding-PSN layer (docs/hardware.md sec. 11)."""
     from atsnn.psn import KIND, SLIDING, layer_params
@@ -69,8 +78,8 @@ def export_nir(net: FloatNetwork, path: str | Path | None = None):
                 edges.append((src, f"{tag}.pool"))
                 src = f"{tag}.pool"
             if syn.flatten:
-                nodes[f"{tag}.flat"] = nir.Flatten(input_type={"input": np.array(syn.input_shape if syn.pool is None
-                                                                                 else shapes.get(syn.source))},
+                nodes[f"{tag}.flat"] = nir.Flatten(input_type={"input": np.array(_map_shape(shapes[syn.source],
+                                                                                            syn.pool))},
                                                    start_dim=0, end_dim=-1)
                 edges.append((src, f"{tag}.flat"))
                 src = f"{tag}.flat"

@@ -46,7 +46,7 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
     input_scale = choose_input_scale(net, hw, calib, input_max)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        layers, inp, qreport = quantize_network(net, hw, input_scale=input_scale)
+        layers, inp, qreport = quantize_network(net, hw, input_scale=input_scale, calib=calib)
     early_exit = map_program_layers(layers, net.output, hw)
     from atsnn.ilif import network_T
     ilif = network_T(layers)
@@ -78,7 +78,7 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
     program = Program(name=name or net.name, hardware=hw, input=inp, layers=layers, output=net.output,
                       early_exit=early_exit, at=at, report=report)
     validate_program(program)
-    if calib is not None and net.input_encoding == "direct":
+    if calib is not None and net.input_encoding in ("direct", "sequence"):
         report["agreement"] = agreement(net, program, np.asarray(calib)[:AGREEMENT_SAMPLES])
         for row in report["agreement"]:
             if row["saturation_per_neuron_step"] > 0.01:
@@ -95,7 +95,8 @@ AGREEMENT_T = 8
 
 
 def agreement(net: FloatNetwork, program: Program, x: np.ndarray) -> list[dict[str, Any]]:
-    """Per layer: float SNN vs fixed-point program on calibration inputs (T = 8).
+    """Per layer: float SNN vs fixed-point program on calibration inputs (T = 8; a sequence program runs
+    min(8, frames) steps, an iLIF program its compiled T).
 
     ``spike_count_correlation`` is the Pearson correlation of per-sample, per-timestep spike counts;
     ``spike_count_ratio`` fixed / float; the output layer reports ``output_agreement`` (same argmax).
@@ -105,6 +106,8 @@ def agreement(net: FloatNetwork, program: Program, x: np.ndarray) -> list[dict[s
 
     from atsnn.ilif import program_T
     T = program_T(program) or AGREEMENT_T
+    if program.input.encoding == "sequence":
+        T = min(T, int(np.asarray(x).shape[1]))
     fl = run_float(net, x, T)
     tr = simulate(program, x, T=T)
     rows = []

@@ -45,9 +45,13 @@ def leak_shift_for(beta: float, hw: HardwareConfig, layer: str) -> tuple[int, fl
     return best_k, best_err
 
 
+#: input encodings whose first-layer values are multi-bit (fed bit-serially, sec. 3); "spikes" is binary
+MULTI_BIT_ENCODINGS = ("direct", "sequence")
+
+
 def _max_input(syn, net: FloatNetwork, hw: HardwareConfig) -> int:
     if syn.source == "input":
-        return hw.input_max if net.input_encoding == "direct" else 1
+        return hw.input_max if net.input_encoding in MULTI_BIT_ENCODINGS else 1
     if syn.pool is not None:
         return syn.pool.kernel[0] * syn.pool.kernel[1]
     return 1
@@ -55,8 +59,8 @@ def _max_input(syn, net: FloatNetwork, hw: HardwareConfig) -> int:
 
 def choose_input_scale(net: FloatNetwork, hw: HardwareConfig, calib: np.ndarray | None,
                        input_max: float | None) -> float:
-    """Real value of one input LSB: ``input_max / (2**input_bits - 1)``."""
-    if net.input_encoding != "direct":
+    """Real value of one input LSB: ``input_max / (2**input_bits - 1)`` (multi-bit encodings; 1 for spikes)."""
+    if net.input_encoding not in MULTI_BIT_ENCODINGS:
         return 1.0
     if input_max is None:
         if calib is None:
@@ -73,14 +77,26 @@ def choose_input_scale(net: FloatNetwork, hw: HardwareConfig, calib: np.ndarray 
     return float(input_max) / hw.input_max
 
 
-def quantize_network(net: FloatNetwork, hw: HardwareConfig, *, input_scale: float) -> tuple[list[Layer], InputSpec,
-                                                                                            list[dict[str, Any]]]:
-    """Integer layers, the input spec and a per-layer quantization report."""
+def quantize_network(net: FloatNetwork, hw: HardwareConfig, *, input_scale: float,
+                     calib: np.ndarray | None = None) -> tuple[list[Layer], InputSpec, list[dict[str, Any]]]:
+    """Integer layers, the input spec and a per-layer quantization report.
+
+    ``calib`` (real inputs) is used by sliding-PSN layers to bound their input current (compiler.psn).
+    """
     layers: list[Layer] = []
     report: list[dict[str, Any]] = []
     from atsnn.ilif import layer_params
+    from atsnn.psn import has_psn, is_psn_layer
+    psn_currents = None
+    if has_psn(net) and calib is not None:
+        from compiler.psn import calibrated_current_max
+        psn_currents = calibrated_current_max(net, calib)
     for fl in net.layers:
-        if layer_params(fl) is not None:  # iLIF layer or doubling output integrator (docs/hardware.md sec. 10)
+        if is_psn_layer(fl):  # sliding PSN (docs/hardware.md sec. 11)
+            from compiler.psn import quantize_layer as quantize_psn_layer
+            layer, rep = quantize_psn_layer(fl, net, hw, input_scale,
+                                            current_max=None if psn_currents is None else psn_currents[fl.name])
+        elif layer_params(fl) is not None:  # iLIF layer or doubling output integrator (docs/hardware.md sec. 10)
             from compiler.ilif import quantize_layer
             layer, rep = quantize_layer(fl, net, hw, input_scale)
         else:
@@ -98,17 +114,7 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
     thr = np.ones(c) if integrator else np.asarray(fl.threshold, dtype=np.float64)
     if np.any(thr <= 0) or not np.all(np.isfinite(thr)):
         raise QuantizationError(f"layer '{fl.name}': thresholds must be positive and finite")
-    ws = []
-    for syn in fl.synapses:
-        unit = input_scale if syn.source == "input" else 1.0
-        w = np.asarray(syn.weight, dtype=np.float64) * unit
-        if syn.op == "conv_transpose2d":
-            w = w / thr.reshape(1, -1, 1, 1)
-        else:
-            w = w / thr.reshape((-1,) + (1,) * (w.ndim - 1))
-        if not np.all(np.isfinite(w)):
-            raise QuantizationError(f"layer '{fl.name}': weights from '{syn.source}' are not finite")
-        ws.append(w)
+    ws = folded_weights(fl, thr, input_scale)
     bias = np.asarray(fl.bias, dtype=np.float64) / thr
     v_init = np.asarray(fl.v_init, dtype=np.float64) / thr
     wmax = max((float(np.abs(w).max()) if w.size else 0.0) for w in ws) if ws else 0.0
@@ -128,37 +134,7 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
                      "are clipped")
     elif not integrator and 1.0 / scale < 8:
         notes.append(f"threshold is only {1.0 / scale:.1f} LSB: coarse firing resolution")
-    syns: list[Synapse] = []
-    clipped = 0
-    bound = np.zeros(c)
-    for syn, w in zip(fl.synapses, ws):
-        wi = np.rint(w / scale)
-        clipped += int(np.sum((wi < hw.weight_min) | (wi > hw.weight_max)))
-        wi = np.clip(wi, hw.weight_min, hw.weight_max).astype(np.int32)
-        mx = _max_input(syn, net, hw)
-        if syn.op == "conv_transpose2d":
-            per_out = np.abs(wi).sum(axis=(0, 2, 3)) * mx
-        else:
-            per_out = np.abs(wi).reshape(wi.shape[0], -1).sum(axis=1) * mx
-        if syn.op == "dense":
-            # dense rows are per neuron; fold to channels for the bound (max within channel)
-            per_ch = per_out.reshape(c, -1).max(axis=1) if per_out.size != c else per_out
-        else:
-            per_ch = per_out
-        bound = bound + per_ch
-        syns.append(Synapse(source=syn.source, op=syn.op, weight=wi, input_shape=tuple(syn.input_shape),
-                            stride=tuple(syn.stride), padding=tuple(syn.padding),
-                            output_padding=tuple(syn.output_padding), pool=syn.pool, flatten=bool(syn.flatten),
-                            max_input=int(mx)))
-    bi = np.rint(bias / scale)
-    bias_clipped = int(np.sum((bi < hw.bias_min) | (bi > hw.bias_max)))
-    bi = np.clip(bi, hw.bias_min, hw.bias_max).astype(np.int64)
-    bound = bound + np.abs(bi)
-    if bound.max(initial=0) > hw.accumulator_max:
-        ch = int(np.argmax(bound))
-        raise QuantizationError(f"layer '{fl.name}': channel {ch} can accumulate {int(bound[ch])} per timestep, more "
-                                f"than numeric.accumulator_bits = {hw.numeric.accumulator_bits} allows "
-                                f"({hw.accumulator_max}); widen the accumulator or reduce the fan-in")
+    syns, clipped, bi, bias_clipped, bound = integer_synapses(fl, ws, bias, scale, net, hw)
     vmin, vmax = (hw.at_membrane_min, hw.at_membrane_max) if integrator else (hw.membrane_min, hw.membrane_max)
     vi = np.clip(np.rint(v_init / scale), vmin, vmax).astype(np.int64)
     thr_int = 0 if integrator else int(round(1.0 / scale))
@@ -181,3 +157,63 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
                biases_clipped=bias_clipped, max_accumulation=int(bound.max(initial=0)),
                accumulator_limit=hw.accumulator_max, notes=notes)
     return layer, rep
+
+
+def folded_weights(fl: FloatLayer, thr: np.ndarray, input_scale: float) -> list[np.ndarray]:
+    """Per synapse, the float weights divided by the per-channel threshold, in units of one input LSB."""
+    ws = []
+    for syn in fl.synapses:
+        unit = input_scale if syn.source == "input" else 1.0
+        w = np.asarray(syn.weight, dtype=np.float64) * unit
+        if syn.op == "conv_transpose2d":
+            w = w / thr.reshape(1, -1, 1, 1)
+        else:
+            w = w / thr.reshape((-1,) + (1,) * (w.ndim - 1))
+        if not np.all(np.isfinite(w)):
+            raise QuantizationError(f"layer '{fl.name}': weights from '{syn.source}' are not finite")
+        ws.append(w)
+    return ws
+
+
+def channel_fanin(syn, w: np.ndarray, c: int) -> np.ndarray:
+    """Per output channel, the largest ``sum |w|`` over one neuron's inputs (dense rows folded to channels)."""
+    if syn.op == "conv_transpose2d":
+        per_out = np.abs(w).sum(axis=(0, 2, 3))
+    else:
+        per_out = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+    if syn.op == "dense" and per_out.size != c:
+        return per_out.reshape(c, -1).max(axis=1)
+    return per_out
+
+
+def integer_synapses(fl: FloatLayer, ws: list[np.ndarray], bias: np.ndarray, scale: float, net: FloatNetwork,
+                     hw: HardwareConfig):
+    """Round folded weights and bias on the layer scale and check the sec. 2 accumulator bound.
+
+    Returns ``(synapses, weights_clipped, int_bias, biases_clipped, bound)`` with ``bound`` the per-channel
+    largest ``sum |w| * max_input + |b|`` in LSB.
+    """
+    c = fl.shape[0]
+    syns: list[Synapse] = []
+    clipped = 0
+    bound = np.zeros(c)
+    for syn, w in zip(fl.synapses, ws):
+        wi = np.rint(w / scale)
+        clipped += int(np.sum((wi < hw.weight_min) | (wi > hw.weight_max)))
+        wi = np.clip(wi, hw.weight_min, hw.weight_max).astype(np.int32)
+        mx = _max_input(syn, net, hw)
+        bound = bound + channel_fanin(syn, wi, c) * mx
+        syns.append(Synapse(source=syn.source, op=syn.op, weight=wi, input_shape=tuple(syn.input_shape),
+                            stride=tuple(syn.stride), padding=tuple(syn.padding),
+                            output_padding=tuple(syn.output_padding), pool=syn.pool, flatten=bool(syn.flatten),
+                            max_input=int(mx)))
+    bi = np.rint(bias / scale)
+    bias_clipped = int(np.sum((bi < hw.bias_min) | (bi > hw.bias_max)))
+    bi = np.clip(bi, hw.bias_min, hw.bias_max).astype(np.int64)
+    bound = bound + np.abs(bi)
+    if bound.max(initial=0) > hw.accumulator_max:
+        ch = int(np.argmax(bound))
+        raise QuantizationError(f"layer '{fl.name}': channel {ch} can accumulate {int(bound[ch])} per timestep, more "
+                                f"than numeric.accumulator_bits = {hw.numeric.accumulator_bits} allows "
+                                f"({hw.accumulator_max}); widen the accumulator or reduce the fan-in")
+    return syns, clipped, bi, bias_clipped, bound

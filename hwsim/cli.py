@@ -8,7 +8,9 @@ import argparse
 def add_parser(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a compiled Program: accuracy, timesteps, energy, latency, FPS")
     p.add_argument("program", help="compiled Program directory (from 'atsnn compile')")
-    p.add_argument("--data", default="digits", help="'digits' or an .npz with arrays x (and y)")
+    p.add_argument("--data", default=None,
+                   help="'digits', 'digits-seq' (sequence programs; the default for them) or an .npz with arrays x "
+                        "(and y); default 'digits'")
     p.add_argument("--policy", choices=["fixed", "dtsnn", "atsn", "all"], default="all")
     p.add_argument("--T", type=int, default=None,
                    help="maximum timesteps (default 8; an iLIF program runs exactly the T it was compiled for)")
@@ -67,7 +69,8 @@ def run_estimate(args) -> int:
         from hwsim.functional import run_functional
         if args.samples < 1:
             raise SimulationInputError(f"--samples must be >= 1, not {args.samples}")
-        x, _, dname = load_data(args.data, tuple(program.input.shape), synthetic_samples=args.samples)
+        x, _, dname = load_data(args.data, tuple(program.input.shape), synthetic_samples=args.samples,
+                                encoding=program.input.encoding)
         run = run_functional(program, x[:args.samples], T=args.measure_T)
         rates = run.rates(program)
         if ev is None:
@@ -153,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
         policies.remove("atsn")
     for p in policies:
         check_params(p, args.theta, args.cl_init, args.tau_cl)
-    x, y, dname = load_data(args.data, tuple(program.input.shape))
+    if args.data is None:
+        args.data = "digits-seq" if program.input.encoding == "sequence" else "digits"
+    x, y, dname = load_data(args.data, tuple(program.input.shape), encoding=program.input.encoding)
     if args.samples is not None:
         if args.samples < 1:
             raise SimulationInputError(f"--samples must be >= 1, not {args.samples}")

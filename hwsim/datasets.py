@@ -28,6 +28,31 @@ def digits_test_split() -> tuple[np.ndarray, np.ndarray]:
     return (xt / 16.0).reshape(-1, 1, 8, 8), yt
 
 
+#: named data sets whose samples are sequences of frames (sequence programs, docs/hardware.md sec. 11)
+SEQUENCE_DATA = ("digits-seq",)
+#: named data sets whose samples are single images (direct programs)
+IMAGE_DATA = ("digits", "synthetic")
+
+
+def digits_sequence_split() -> tuple[np.ndarray, np.ndarray]:
+    """The digits test split of :func:`digits_test_split` as sequences ``(n, 8, 8)``: frame t = image row t
+    (8 pixels, pixel / 16), T = 8 (the sequential-digits task)."""
+    x, y = digits_test_split()
+    return x.reshape(x.shape[0], 8, 8), y
+
+
+def _check_kind(spec: str, encoding: str, input_shape) -> None:
+    """A named data set must match the program's input encoding (one line naming both)."""
+    shape = ", ".join(map(str, input_shape))
+    if encoding == "sequence" and spec in IMAGE_DATA:
+        raise SimulationInputError(f"data '{spec}' holds single images, but the program takes sequence inputs "
+                                   f"(samples, T, {shape}), one frame per timestep: use --data "
+                                   f"{' or '.join(SEQUENCE_DATA)} or an .npz with x of that shape")
+    if encoding != "sequence" and spec in SEQUENCE_DATA:
+        raise SimulationInputError(f"data '{spec}' holds sequences of frames, but the program takes {encoding} "
+                                   f"inputs of shape ({shape}): use --data digits or an .npz")
+
+
 def synthetic_images(n: int, seed: int, shape=(3, 32, 32)) -> np.ndarray:
     """Smooth random images in [0, 1] (low-pass noise, 4x4 blocks), seeded; no labels."""
     rng = np.random.default_rng(seed + 12345)
@@ -37,10 +62,15 @@ def synthetic_images(n: int, seed: int, shape=(3, 32, 32)) -> np.ndarray:
 
 
 def load_data(spec: str, input_shape: tuple[int, ...], *, synthetic_samples: int = 8,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """``digits``, ``synthetic`` (seeded smooth images of the program's input shape, no labels) or an NPZ
-    file with ``x`` (and optional ``y``); reshaped to the program's input."""
-    if spec == "digits":
+              seed: int = 0, encoding: str = "direct") -> tuple[np.ndarray, np.ndarray | None, str]:
+    """``digits``, ``synthetic`` (seeded smooth images of the program's input shape, no labels),
+    ``digits-seq`` (sequence programs) or an NPZ file with ``x`` (and optional ``y``); reshaped to the
+    program's input: ``(n, *input_shape)``, or ``(n, T_in, *input_shape)`` for ``encoding = "sequence"``."""
+    _check_kind(spec, encoding, input_shape)
+    if spec == "digits-seq":
+        x, y = digits_sequence_split()
+        name = "digits-seq (digits test split, frame t = image row t, pixels/16)"
+    elif spec == "digits":
         x, y = digits_test_split()
         name = "digits (scikit-learn, 30% test split, pixels/16)"
     elif spec == "synthetic":
@@ -51,7 +81,8 @@ def load_data(spec: str, input_shape: tuple[int, ...], *, synthetic_samples: int
     else:
         p = Path(spec)
         if not p.is_file():
-            raise SimulationInputError(f"data file '{spec}' does not exist (use 'digits' or an .npz with x and y)")
+            raise SimulationInputError(f"data file '{spec}' does not exist (use 'digits', 'digits-seq' or an .npz with "
+                                   "x and y)")
         try:
             with np.load(p, allow_pickle=False) as z:
                 if "x" not in z.files:
@@ -64,9 +95,19 @@ def load_data(spec: str, input_shape: tuple[int, ...], *, synthetic_samples: int
             raise SimulationInputError(f"data file '{spec}' cannot be read: {exc}") from None
         name = p.name
     n = x.shape[0]
+    if encoding == "sequence":
+        return _as_sequences(x, input_shape, spec), y, name
     if x.shape[1:] != tuple(input_shape):
         if int(np.prod(x.shape[1:])) == int(np.prod(input_shape)):
             x = x.reshape((n,) + tuple(input_shape))
         else:
             raise SimulationInputError(f"data has shape {x.shape[1:]} per sample; the program expects {input_shape}")
     return x, y, name
+
+
+def _as_sequences(x: np.ndarray, input_shape, spec: str) -> np.ndarray:
+    """``x`` as ``(n, T_in, *input_shape)`` (frames may be flattened), else a one-line error."""
+    if x.ndim < 3 or int(np.prod(x.shape[2:])) != int(np.prod(input_shape)):
+        raise SimulationInputError(f"data '{spec}' has shape {x.shape}; the program takes sequence inputs "
+                                   f"(samples, T, {', '.join(map(str, input_shape))})")
+    return x.reshape(x.shape[:2] + tuple(input_shape))

@@ -23,6 +23,7 @@ COMPONENTS = ("pe_logic", "pe_memory", "spike_buffers", "at_unit", "glb", "dram"
 class ActionEnergy:
     hw: HardwareConfig
     costs: CostTable
+    psn: bool = False  # the program has a sliding-PSN layer: every PE leaks one tap multiplier (sec. 11)
 
     def __post_init__(self):
         hw, c = self.hw, self.costs
@@ -63,6 +64,8 @@ class ActionEnergy:
               + 3 * c.leakage_mw("comparator16") + 2 * c.leakage_mw("register16"))
         at = (c.leakage_mw("at_data_memory") + 2 * c.leakage_mw("spike_buffer") + 2 * c.leakage_mw("multiplier16")
               + 2 * c.leakage_mw("adder16") + c.leakage_mw("comparator16") + 2 * c.leakage_mw("register16"))
+        if self.psn:
+            pe += c.leakage_mw("multiplier16")
         glb = hw.memory.glb_banks * c.leakage_mw("glb_bank")
         total = hw.pe_count * pe + hw.array.at_units * at + glb
         if policy == "dtsnn":
@@ -72,10 +75,33 @@ class ActionEnergy:
     def leakage_pj(self, cycles, policy: str = "fixed"):
         return self.leakage_mw(policy) * 1e-3 * (np.asarray(cycles, dtype=np.float64) / self.hw.system.clock_hz) * 1e12
 
+    # ------------------------------------------------------------------ sliding PSN (sec. 11)
+    def psn_h_bits(self, k: int) -> int:
+        """Width of the exact FIR sum ``H``: ``membrane_bits + psn_tap_bits + ceil(log2 k)``."""
+        n = self.hw.numeric
+        return n.membrane_bits + n.psn_tap_bits + math.ceil(math.log2(k)) if k > 1 else n.membrane_bits + n.psn_tap_bits
+
+    def psn_update_pj(self, k: int) -> tuple[float, float]:
+        """``(logic, memory)`` pJ of one PSN neuron update with ``k`` taps (contract sec. 11).
+
+        Memory: accumulator read and written, ``k - 1`` history reads and one history write of
+        ``membrane_bits``. Logic: the ``a + b`` add, two saturation compares, ``k`` multiplies at the smallest
+        tabulated width covering ``membrane_bits x psn_tap_bits``, ``k - 1`` adds and one compare at the
+        width of ``H``. No reset.
+        """
+        n, c = self.hw.numeric, self.costs
+        hb = self.psn_h_bits(k)
+        mem = self.accbytes * (self.pm_rd + self.pm_wr) + self.membytes * ((k - 1) * self.pm_rd + self.pm_wr)
+        logic = (self.add_acc + 2 * self.cmp_mem + k * c.logic_pj("mul", max(n.membrane_bits, n.psn_tap_bits))
+                 + (k - 1) * c.logic_pj("add", hb) + c.logic_pj("compare", hb))
+        return logic, mem
+
     # ------------------------------------------------------------------ one layer-timestep
     def layer_energy(self, *, unit: str, leak: bool, subtract: bool, neurons: int, deliveries, synops, spikes,
-                     glb_read_bytes, glb_write_bytes, dram_bytes, weights_streamed: bool) -> dict[str, np.ndarray]:
-        """Energy (pJ) per component for arrays of per-sample counts (contract sec. 8)."""
+                     glb_read_bytes, glb_write_bytes, dram_bytes, weights_streamed: bool,
+                     psn_k: int = 0) -> dict[str, np.ndarray]:
+        """Energy (pJ) per component for arrays of per-sample counts (contract sec. 8; ``psn_k > 0``: a
+        sliding-PSN layer with that many taps, whose neuron updates are charged as in sec. 11)."""
         deliveries = np.asarray(deliveries, dtype=np.float64)
         synops = np.asarray(synops, dtype=np.float64)
         spikes = np.asarray(spikes, dtype=np.float64)
@@ -88,6 +114,12 @@ class ActionEnergy:
             logic = synops * self.add_acc + neurons * (2 * self.add_at + 2 * self.cmp_at + (self.add_at if leak else 0))
             at_total = buf + mem + logic
             out = dict(pe_logic=zero, pe_memory=zero, spike_buffers=zero, at_unit=at_total)
+        elif psn_k > 0:
+            upd_logic, upd_mem = self.psn_update_pj(psn_k)
+            mem = (synops * ((0 if weights_streamed else self.wbytes) * self.pm_rd
+                             + self.accbytes * (self.pm_rd + self.pm_wr)) + neurons * upd_mem)
+            logic = synops * self.add_acc + neurons * upd_logic
+            out = dict(pe_logic=logic, pe_memory=mem, spike_buffers=buf, at_unit=zero)
         else:
             mem = (synops * ((0 if weights_streamed else self.wbytes) * self.pm_rd
                              + self.accbytes * (self.pm_rd + self.pm_wr))

@@ -7,6 +7,12 @@ synops, spikes, saturations, cycles (contract sec. 6) and energy per
 component (sec. 8) for every layer. The resulting :class:`Trace` holds the
 fixed-T run; exit policies (:mod:`hwsim.policies`) are evaluated from it
 exactly, because membranes up to T do not depend on the policy.
+
+Sliding-PSN layers (docs/hardware.md sec. 11) keep a ``(k - 1)``-entry
+history of currents per neuron and cost ``cycles.update + k *
+cycles.psn_tap`` per neuron update. Sequence inputs feed frame ``t`` at
+timestep ``t`` bit-serially; each frame is loaded from DRAM in the first
+layer's transfer of its timestep (nothing cached, no per-inference load).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from atsnn.costs import CostTable, load_costs
 from atsnn.errors import SimulationInputError
 from atsnn.program import Program
 from hwsim.energy import COMPONENTS, ActionEnergy
-from hwsim.inputs import check_spike_input, quantize_input
+from hwsim.inputs import check_sequence_int, check_spike_input, quantize_input, quantize_sequence_input
 from hwsim.kernels import update_layer
 from hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
 from hwsim.tables import build_tables, event_positions
@@ -85,9 +91,12 @@ def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, 
     T = int(T)
     hw = program.hardware
     ct = _resolve_costs(costs, dram)
-    action = ActionEnergy(hw, ct)
+    from atsnn.psn import has_psn
+    action = ActionEnergy(hw, ct, psn=has_psn(program))
     if program.input.encoding == "spikes":
         xq = check_spike_input(program, x, T)
+    elif program.input.encoding == "sequence":
+        xq = check_sequence_int(program, x, T) if already_quantized else quantize_sequence_input(program, x, T)
     elif already_quantized:
         xq = np.asarray(x, dtype=np.int64)
         if xq.shape[1:] != tuple(program.input.shape):
@@ -129,20 +138,39 @@ def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, 
             bar.update(b1 - b0)
     if bar is not None:
         bar.close()
-    in_bytes = math.ceil(int(np.prod(program.input.shape)) * program.input.bits / 8)
+    in_bytes = input_load_bytes(program)
     load_cycles = math.ceil(in_bytes / hw.memory.dram_bandwidth_bytes_per_cycle)
     return Trace(program=program, costs=ct, T=T, u=u, labels=labels, layers=rec, busy=busy, busy_norm=busy_norm,
                  input_load_cycles=load_cycles, input_load_energy_pj=in_bytes * action.dram, action=action)
 
 
+def input_load_bytes(program: Program) -> int:
+    """Bytes loaded from DRAM once per inference: the input image (direct, spikes); 0 for sequence inputs,
+    whose frames are loaded per timestep (:func:`input_frame_bytes`)."""
+    if program.input.encoding == "sequence":
+        return 0
+    return math.ceil(int(np.prod(program.input.shape)) * program.input.bits / 8)
+
+
+def input_frame_bytes(program: Program) -> int:
+    """Bytes of one input read per timestep: the multi-bit image or frame, or the spike bitmap."""
+    bits = program.input.bits if program.input.encoding in ("direct", "sequence") else 1
+    return math.ceil(int(np.prod(program.input.shape)) * bits / 8)
+
+
 def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_out, rec, busy, busy_norm, b0, b1):
+    from atsnn.psn import is_psn_layer, k_of
+    from hwsim.psn import initial_history, update_cycles_per_neuron, update_psn_layer
     B = xq.shape[0]
     direct = program.input.encoding == "direct"
+    sequence = program.input.encoding == "sequence"
     v = {}
     bias_n = {}
     for l in program.layers:
         per = l.neurons // l.channels
-        v[l.name] = np.repeat(np.asarray(l.v_init, dtype=np.int64), per)[None, :].repeat(B, axis=0)
+        # PSN layers keep a (B, N, k-1) history of currents instead of a membrane (sec. 11)
+        v[l.name] = (initial_history(l, B) if is_psn_layer(l)
+                     else np.repeat(np.asarray(l.v_init, dtype=np.int64), per)[None, :].repeat(B, axis=0))
         bias_n[l.name] = np.repeat(np.asarray(l.bias, dtype=np.int64), per)
     cache: dict[Any, Any] = {}
     cyc = hw.cycles
@@ -171,7 +199,8 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                         src = spikes_now[syn.source].reshape((B,) + tuple(src_layer.shape))
                     xi = synapse_input(syn, src)
                     cur = apply_synapse(syn, xi, weights32[key]).reshape(B, -1)
-                    epos = event_positions(syn, xi, pixels=(syn.source == "input" and direct)).astype(np.float64)
+                    epos = event_positions(syn, xi, pixels=(syn.source == "input" and (direct or sequence))
+                                           ).astype(np.float64)
                     if syn.source == "input" and direct:
                         cache[key] = (cur, epos)
                 acc += cur
@@ -187,17 +216,22 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                         dram += math.ceil(src_l.neurons / 8)
                     else:
                         glb_r += math.ceil(src_l.neurons / 8)
+                elif sequence:  # a new frame every timestep, straight from DRAM (sec. 11)
+                    dram += input_frame_bytes(program)
                 else:
-                    glb_r += math.ceil(int(np.prod(program.input.shape)) * (program.input.bits if direct else 1) / 8)
+                    glb_r += input_frame_bytes(program)
             if acc.size and max(float(acc.max()), -float(acc.min())) >= EXACT_LIMIT:
                 raise SimulationInputError(f"layer '{l.name}': accumulator exceeds the exact range; the program "
                                            "violates the accumulator bound (recompile)")
             acc_i = acc.astype(np.int64)
-            upd = cyc.at_update if m.unit == "at" else cyc.update
+            upd = update_cycles_per_neuron(l, hw)
             for sizes in lt.pass_sizes:
                 compute += upd * sizes.max()
                 pe_busy += upd * sizes[None, :]
-            spk, counts = update_layer(l, hw, v[l.name], acc_i, bias_n[l.name])
+            if is_psn_layer(l):
+                spk, counts = update_psn_layer(l, hw, v[l.name], acc_i, bias_n[l.name])
+            else:
+                spk, counts = update_layer(l, hw, v[l.name], acc_i, bias_n[l.name])
             spikes_now[l.name] = spk
             # traffic (contract sec. 6-7)
             wbytes = np.minimum(synops * hw.numeric.weight_bits / 8, m.streamed_weight_bytes_per_timestep)
@@ -234,7 +268,8 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
             en = action.layer_energy(unit=m.unit, leak=l.leak_shift > 0, subtract=l.reset == "subtract",
                                      neurons=l.neurons, deliveries=deliveries, synops=synops,
                                      spikes=counts[:, 0], glb_read_bytes=glb_r, glb_write_bytes=glb_w,
-                                     dram_bytes=dram, weights_streamed=not m.weights_resident)
+                                     dram_bytes=dram, weights_streamed=not m.weights_resident,
+                                     psn_k=k_of(l) if is_psn_layer(l) else 0)
             for c, val in en.items():
                 r[f"energy_{c}"][b0:b1, t] = val
             busy[l.name] += pe_busy.sum(axis=0)

@@ -24,6 +24,11 @@ def quantize_input(program: Program, x_real: np.ndarray) -> np.ndarray:
         else:
             raise SimulationInputError(f"inputs have shape {x.shape[1:]} per sample; program "
                                        f"'{program.name}' expects {shape}")
+    return _to_int(program, x)
+
+
+def _to_int(program: Program, x: np.ndarray) -> np.ndarray:
+    """``clip(rint(x / input.scale), 0, 2**bits - 1)`` after checking the values are finite and non-negative."""
     x = x.astype(np.float64)
     if not np.all(np.isfinite(x)):
         raise SimulationInputError("inputs contain NaN or inf")
@@ -32,6 +37,39 @@ def quantize_input(program: Program, x_real: np.ndarray) -> np.ndarray:
                                    f"unsigned {program.input.bits}-bit values")
     hi = (1 << program.input.bits) - 1
     return np.clip(np.rint(x / program.input.scale), 0, hi).astype(np.int64)
+
+
+def sequence_shape_error(program: Program, T: int, got) -> SimulationInputError:
+    """The one-line error for inputs that are not ``(samples, >= T, *input.shape)`` frames."""
+    shape = tuple(program.input.shape)
+    return SimulationInputError(f"program '{program.name}' takes sequence inputs of shape (samples, >= {T}, "
+                                f"{', '.join(map(str, shape))}) (one frame per timestep), not {tuple(got)}")
+
+
+def check_sequence_shape(program: Program, x: np.ndarray, T: int) -> np.ndarray:
+    """``x`` as ``(samples, T_in, *input.shape)`` with ``T_in >= T`` (frames may come flattened), else the error."""
+    shape = tuple(program.input.shape)
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise SimulationInputError(f"inputs must be numeric, not dtype {x.dtype}")
+    if x.ndim < 3 or x.shape[1] < T or int(np.prod(x.shape[2:])) != int(np.prod(shape)):
+        raise sequence_shape_error(program, T, x.shape)
+    return x.reshape(x.shape[:2] + shape)
+
+
+def quantize_sequence_input(program: Program, x_real: np.ndarray, T: int) -> np.ndarray:
+    """Real frames ``(samples, >= T, *input.shape)`` of a sequence program -> unsigned ``input.bits`` integers
+    (frame t feeds timestep t, docs/hardware.md sec. 11)."""
+    return _to_int(program, check_sequence_shape(program, x_real, T))
+
+
+def check_sequence_int(program: Program, x_int: np.ndarray, T: int) -> np.ndarray:
+    """Already-quantized frames: shape as :func:`check_sequence_shape`, values in ``[0, 2**bits - 1]``."""
+    x = check_sequence_shape(program, x_int, T).astype(np.int64)
+    hi = (1 << program.input.bits) - 1
+    if x.size and (x.min() < 0 or x.max() > hi):
+        raise SimulationInputError(f"quantized inputs outside [0, {hi}]")
+    return x
 
 
 def check_spike_input(program: Program, x: np.ndarray, T: int) -> np.ndarray:

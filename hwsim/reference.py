@@ -223,22 +223,30 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
     """Literal execution of contract sec. 3-6 for a (small) batch, in int64 numpy.
 
     ``x_int``: (samples, *input_shape) direct-encoded unsigned integers, or
-    (samples, T, *input_shape) spikes. Cycles are computed per event by
-    enumerating the neurons it reaches (independent of ``hwsim.tables``).
+    (samples, T, *input_shape) spikes or sequence frames (multi-bit, frame t at
+    timestep t). Cycles are computed per event by enumerating the neurons it
+    reaches (independent of ``hwsim.tables``). Sliding-PSN layers (sec. 11) run
+    :func:`hwsim.psn_reference.psn_update` on a ``(k - 1)``-entry history.
     """
     from atsnn.ilif import is_ilif
     if is_ilif(program):  # accumulate and fire phases (sec. 10)
         from hwsim.ilif_reference import reference_run_ilif
         return reference_run_ilif(program, x_int, T)
+    from atsnn import psn
+    from hwsim.psn_reference import psn_update
     hw = program.hardware
     x_int = np.asarray(x_int, dtype=np.int64)
     S = x_int.shape[0]
     direct = program.input.encoding == "direct"
+    multibit = program.input.encoding in ("direct", "sequence")
     res = ReferenceResult()
     state = {}
     for l in program.layers:
         per = l.neurons // l.channels
-        state[l.name] = np.repeat(np.asarray(l.v_init, dtype=np.int64), per)[None, :].repeat(S, axis=0)
+        if psn.is_psn_layer(l):  # history of the last k - 1 currents, zero before the first timestep
+            state[l.name] = np.zeros((S, l.neurons, psn.history_entries(l)), dtype=np.int64)
+        else:
+            state[l.name] = np.repeat(np.asarray(l.v_init, dtype=np.int64), per)[None, :].repeat(S, axis=0)
         for d in (res.spikes,):
             d[l.name] = np.zeros((S, T, l.neurons), dtype=np.uint8)
         for d in (res.spike_counts, res.sat_hi, res.sat_lo, res.events, res.synops, res.compute_cycles):
@@ -270,7 +278,7 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
                     a = _ref_conv_transpose(xi, w, syn.stride, syn.padding, syn.output_padding)
                 acc += a.reshape(S, -1)
                 # events and cycles, event by event (sec. 3, 6)
-                pixels = syn.source == "input" and direct
+                pixels = syn.source == "input" and multibit
                 flat = xi.reshape(S, -1)
                 if syn.op == "dense":
                     npos = 1
@@ -295,11 +303,18 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
                             if mx > 0:
                                 res.compute_cycles[l.name][s, t] += int(ev_pos[pos]) * (cyc.event + cyc.synop * mx)
             upd = cyc.at_update if l.mapping.unit == "at" else cyc.update
+            if psn.is_psn_layer(l):  # one tap multiply-accumulate per cycle (sec. 11)
+                upd = cyc.update + psn.k_of(l) * cyc.psn_tap
             for rng in ranges[l.name]:
                 res.compute_cycles[l.name][:, t] += upd * max(a1 - a0 for a0, a1 in rng)
             per = l.neurons // l.channels
             bias = np.repeat(np.asarray(l.bias, dtype=np.int64), per)
-            if l.neuron == "integrator":
+            if psn.is_psn_layer(l):
+                p = psn.layer_params(l)
+                u, z, hi, lo, _ = psn_update(state[l.name], acc, bias, taps=p["taps"], shift=p["shift"],
+                                             threshold=l.threshold, comparator=l.comparator, vmin=hw.membrane_min,
+                                             vmax=hw.membrane_max)
+            elif l.neuron == "integrator":
                 u, hi, lo = integrator_update(state[l.name], acc, bias, leak_shift=l.leak_shift,
                                               umin=hw.at_membrane_min, umax=hw.at_membrane_max)
                 z = np.zeros(u.shape, dtype=np.uint8)
