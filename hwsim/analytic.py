@@ -7,7 +7,9 @@ mean lockstep cost of an event over input positions (contract sec. 6), and
 energy uses the same per-action costs as the exact simulator. Assumption:
 events are spread uniformly over input positions and timesteps. When the
 rates measured by the exact mode are fed back, both modes agree within the
-bound tested in ``tests/test_hwsim_analytic.py``.
+bound tested in ``tests/test_hwsim_analytic.py``. Sliding-PSN layers cost
+their longer update (``cycles.update + k * cycles.psn_tap`` per neuron) and
+sec. 11 energy; sequence inputs load one frame from DRAM per timestep.
 """
 
 from __future__ import annotations
@@ -49,9 +51,13 @@ def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_
     if any(l.neuron == "ilif" for l in program.layers):
         raise SimulationInputError(f"program '{program.name}' is an iLIF program: the analytic mode does not model "
                                    "its two phases; use hwsim.engine.simulate")
+    from atsnn.psn import has_psn, is_psn_layer, k_of
+    from hwsim.engine import input_frame_bytes, input_load_bytes
+    from hwsim.psn import update_cycles_per_neuron
     hw = program.hardware
     ct = costs if isinstance(costs, CostTable) else load_costs(costs)
-    act = ActionEnergy(hw, ct)
+    act = ActionEnergy(hw, ct, psn=has_psn(program))
+    sequence = program.input.encoding == "sequence"
     cyc = hw.cycles
     comp = {c: 0.0 for c in COMPONENTS}
     layer_cycles, layer_synops = {}, {}
@@ -67,7 +73,10 @@ def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_
             sampled = sampled or st.sampled
             if syn.source == "input":
                 ev = float(input_events_per_timestep)
-                glb_r += math.ceil(int(np.prod(program.input.shape)) * program.input.bits / 8)
+                if sequence:  # a new frame from DRAM every timestep
+                    dram += input_frame_bytes(program)
+                else:
+                    glb_r += input_frame_bytes(program)
             else:
                 src = program.layer(syn.source)
                 ev = rates[src.name] * src.neurons
@@ -79,8 +88,7 @@ def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_
             for j in range(m.passes):
                 compute += ev * (cyc.event * st.maxconn_any[j] + cyc.synop * st.maxconn[j])
                 deliveries += ev * st.reached[j]
-        upd = cyc.at_update if m.unit == "at" else cyc.update
-        compute += upd * sum(pass_max_sizes(l))
+        compute += update_cycles_per_neuron(l, hw) * sum(pass_max_sizes(l))
         spikes = rates.get(l.name, 0.0) * l.neurons if l.neuron != "integrator" else 0.0
         spike_map = math.ceil(l.neurons / 8) if l.neuron != "integrator" else 0
         glb_w = 0 if m.spikes_in_dram else spike_map
@@ -105,10 +113,11 @@ def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_
         step_cycles += total
         en = act.layer_energy(unit=m.unit, leak=l.leak_shift > 0, subtract=l.reset == "subtract", neurons=l.neurons,
                               deliveries=deliveries, synops=synops, spikes=spikes, glb_read_bytes=glb_r,
-                              glb_write_bytes=glb_w, dram_bytes=dram, weights_streamed=not m.weights_resident)
+                              glb_write_bytes=glb_w, dram_bytes=dram, weights_streamed=not m.weights_resident,
+                              psn_k=k_of(l) if is_psn_layer(l) else 0)
         for c, v in en.items():
             comp[c] += float(v) * T
-    in_bytes = math.ceil(int(np.prod(program.input.shape)) * program.input.bits / 8)
+    in_bytes = input_load_bytes(program)
     cycles = step_cycles * T + math.ceil(in_bytes / hw.memory.dram_bandwidth_bytes_per_cycle)
     comp["dram"] += in_bytes * act.dram
     comp["leakage"] = float(act.leakage_pj(cycles))

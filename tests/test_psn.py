@@ -436,3 +436,27 @@ def test_cli_compile_and_simulate(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "digits"), "--data", "digits-seq", "-o", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "holds sequences" in err
+
+
+# --------------------------------------------------------------------------- functional and analytic modes
+def test_functional_and_analytic_modes():
+    """The functional run gives the simulator's spikes; the analytic estimate, fed the measured rates, agrees
+    with the exact cycles and energy within the bound of tests/test_hwsim_analytic.py; a dense PSN layer's
+    update cycles are exact."""
+    from hwsim.analytic import estimate, rates_from_trace
+    from hwsim.functional import run_functional
+    from test_hwsim_analytic import BOUND
+    for seed in (0, 2, 5):
+        net = psn_network(seed)
+        p = compile_model(net, hw=load_hardware(SMALL), input_max=1.0)
+        x = sequences(net, 6, 6, seed)
+        tr = simulate(p, x, T=6)
+        fr = run_functional(p, x, T=6)
+        for name, c in fr.spike_counts.items():
+            assert np.array_equal(c, tr.layers[name]["spikes"])
+        rates, ev = rates_from_trace(tr)
+        assert fr.input_events.mean() == pytest.approx(ev)
+        a = estimate(p, rates, 6, input_events_per_timestep=ev)
+        exact = evaluate(tr, "fixed")
+        assert a.cycles_per_inference == pytest.approx(exact.cycles.mean(), rel=BOUND)
+        assert a.energy_per_inference_pj == pytest.approx(exact.energy_pj.mean(), rel=BOUND)
