@@ -72,6 +72,14 @@ def run(args: argparse.Namespace) -> int:
     if "ilif" in program.report:
         print(f"  iLIF program for T = {program.report['ilif']['T']}: accumulate and fire phases of T steps, "
               "fixed T only")
+    for q in program.report.get("quantization", []):
+        if "psn" in q:  # sliding PSN (docs/hardware.md sec. 11)
+            d = q["psn"]
+            print(f"  sliding PSN layer {q['layer']}: k = {d['k']}, taps {d['taps']}, fire (H >> {d['shift']}) >= "
+                  f"{q['threshold']}; scale set by the {d['scale_rule']} (X_max {d['current_max']:.4g} from "
+                  f"{d['current_max_source']})")
+    if program.input.encoding == "sequence":
+        print(f"  sequence input: one frame of shape {tuple(program.input.shape)} per timestep")
     table = mapping_table(program.layers)
     with __import__("pandas").option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False))

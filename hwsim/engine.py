@@ -114,7 +114,10 @@ def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, 
             raise SimulationInputError(f"{labels.shape[0]} labels for {n} samples")
     tables = build_tables(program)
     if batch_size is None:
-        per_sample = sum(l.neurons for l in program.layers) * 16 + int(np.prod(program.input.shape)) * 8
+        from atsnn.psn import history_entries, is_psn_layer
+        frames = xq.shape[1] if program.input.encoding in ("sequence", "spikes") else 1
+        per_sample = (sum(l.neurons for l in program.layers) * 16 + int(np.prod(program.input.shape)) * 8 * frames
+                      + sum(history_entries(l) * l.neurons for l in program.layers if is_psn_layer(l)) * 8)
         batch_size = int(max(1, min(256, (256 << 20) // max(per_sample * 8, 1))))
     C = program.output_layer.neurons
     u = np.zeros((n, T, C), dtype=np.int64)
