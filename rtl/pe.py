@@ -16,7 +16,7 @@ command at a time from the array controller:
 (``spike``, ``sat_hi``, ``sat_lo``, ``v_out``) are valid while ``valid`` is high
 (one cycle after the update's last cycle). Every width comes from the
 :class:`atsnn.config.HardwareConfig`. The golden model is
-:func:`hwsim.reference.neuron_update`.
+:func:`hwsim.reference.neuron_update` (and, in the iLIF mode, :mod:`hwsim.ilif_reference`).
 """
 
 from __future__ import annotations
@@ -37,27 +37,51 @@ def pe_depth(hw: HardwareConfig) -> int:
     return hw.pe.data_memory_bytes // state
 
 
-class ProcessingElement(wiring.Component):
-    """One PE; ``logical_leak_shift`` is a deliberate fault for mutation tests (must stay False)."""
+#: deliberate faults for the mutation tests (must stay None in real use): ``"logical_shift"`` makes the
+#: leak shift logical instead of arithmetic; with ``ilif``, ``"carry"`` drops the carry bit of the doubled
+#: membrane (``2 v`` wraps instead of saturating) and ``"compare"`` turns the fire phase's ``>=`` into ``>``
+MUTANTS = (None, "logical_shift", "carry", "compare")
 
-    def __init__(self, hw: HardwareConfig, *, logical_leak_shift: bool = False):
+
+class ProcessingElement(wiring.Component):
+    """One PE. With ``ilif=True`` it has the iLIF mode of contract sec. 10 (module ``atsnn_pe_ilif``).
+
+    The iLIF PE has two more inputs that select what an UPDATE does: ``ilif = 0`` the IF/LIF update
+    above; ``ilif = 1, fire_phase = 0`` the accumulate step ``v' = sat(2 v + acc + bias)``, no spike,
+    accumulator cleared (the controller drives ``bias`` at step 1 and 0 afterwards); ``ilif = 1,
+    fire_phase = 1`` the fire step ``v2 = sat(2 v)``, spike at the threshold, soft reset, accumulator
+    kept. The doubling is a one-bit left shift into a register one bit wider than the membrane (the
+    saturation sees the carry) and shares the adder, saturation and comparator with the leak path.
+    ``mutant`` is one of :data:`MUTANTS`; ``logical_leak_shift=True`` is ``mutant="logical_shift"``.
+    """
+
+    def __init__(self, hw: HardwareConfig, *, ilif: bool = False, mutant: str | None = None,
+                 logical_leak_shift: bool = False):
+        if logical_leak_shift:
+            mutant = "logical_shift"
+        if mutant not in MUTANTS or (mutant in ("carry", "compare") and not ilif):
+            raise ValueError(f"mutant must be one of {MUTANTS} ('carry'/'compare' need ilif), not {mutant!r}")
         self.hw = hw
         n = hw.numeric
         self.depth = pe_depth(hw)
         self.addr_bits = max(1, (self.depth - 1).bit_length())
         self.vw, self.aw = n.membrane_bits, n.accumulator_bits
-        self._mutant = logical_leak_shift
+        self._ilif = ilif
+        self._mutant = mutant
         shift_bits = max(1, (n.input_bits - 1).bit_length())
         leak_bits = max(1, hw.max_leak_shift.bit_length())
-        super().__init__({
+        ports = {
             "cmd": In(2), "addr": In(self.addr_bits),
             "w": In(signed(n.weight_bits)), "k": In(shift_bits), "w_data": In(signed(self.vw)),
             "threshold": In(unsigned(n.threshold_bits)), "leak_shift": In(leak_bits),
             "bias": In(signed(n.bias_bits)), "hard_reset": In(1), "v_reset": In(signed(self.vw)),
             "strict": In(1),  # 1: compare with '>', 0: '>='
-            "ready": Out(1), "valid": Out(1), "spike": Out(1), "sat_hi": Out(1), "sat_lo": Out(1),
-            "v_out": Out(signed(self.vw)), "acc_out": Out(signed(self.aw)),
-        })
+        }
+        if ilif:
+            ports.update({"ilif": In(1), "fire_phase": In(1)})  # iLIF mode: accumulate (0) or fire (1) step
+        ports.update({"ready": Out(1), "valid": Out(1), "spike": Out(1), "sat_hi": Out(1), "sat_lo": Out(1),
+                      "v_out": Out(signed(self.vw)), "acc_out": Out(signed(self.aw))})
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -91,29 +115,40 @@ class ProcessingElement(wiring.Component):
                 with m.Case(CMD_UPDATE):
                     m.d.sync += [busy.eq(1), addr_q.eq(self.addr), v_q.eq(v_rd.data), a_q.eq(a_rd.data)]
 
-        # ---- UPDATE stage 2: leak, integrate, saturate, compare, reset, write back
+        # ---- UPDATE stage 2: leak (or double), integrate, saturate, compare, reset, write back
+        ilif = self.ilif if self._ilif else Const(0)
+        firing = Signal()  # an iLIF fire step: no input, accumulator kept
+        m.d.comb += firing.eq(ilif & (self.fire_phase if self._ilif else 0))
         shr = Signal(signed(vw))
-        if self._mutant:
+        if self._mutant == "logical_shift":
             m.d.comb += shr.eq(v_q.as_unsigned() >> self.leak_shift)
         else:
             m.d.comb += shr.eq(v_q >> self.leak_shift)  # arithmetic shift on a signed value
+        leaked = Mux(self.leak_shift == 0, v_q, v_q - shr)
         v1 = Signal(signed(vw + 1))
-        m.d.comb += v1.eq(Mux(self.leak_shift == 0, v_q, v_q - shr))
-        s = Signal(signed(max(aw, vw) + 3))
-        m.d.comb += s.eq(v1 + a_q + self.bias)
+        if self._ilif:
+            dbl = Signal(signed(vw if self._mutant == "carry" else vw + 1))
+            m.d.comb += dbl.eq(v_q << 1)  # iLIF amplification k = 2: one-bit left shift, carry kept
+            m.d.comb += v1.eq(Mux(ilif, dbl, leaked))
+        else:
+            m.d.comb += v1.eq(leaked)
+        s = Signal(signed(max(aw, vw + 1, self.bias.shape().width) + 2))
+        m.d.comb += s.eq(v1 + Mux(firing, 0, a_q + self.bias))
         hi, lo = Signal(), Signal()
         v2 = Signal(signed(vw))
         m.d.comb += [hi.eq(s > vmax), lo.eq(s < vmin)]
         m.d.comb += v2.eq(Mux(hi, vmax, Mux(lo, vmin, s)))
         thr = Signal(signed(vw + 1))
         m.d.comb += thr.eq(self.threshold)
+        strict = Signal()
+        m.d.comb += strict.eq(self.strict | (firing if self._mutant == "compare" else 0))
         fire = Signal()
-        m.d.comb += fire.eq(Mux(self.strict, v2 > thr, v2 >= thr))
+        m.d.comb += fire.eq(Mux(ilif & ~firing, 0, Mux(strict, v2 > thr, v2 >= thr)))
         v_new = Signal(signed(vw))
-        m.d.comb += v_new.eq(Mux(fire, Mux(self.hard_reset, self.v_reset, v2 - thr), v2))
+        m.d.comb += v_new.eq(Mux(fire, Mux(self.hard_reset & ~ilif, self.v_reset, v2 - thr), v2))
         with m.If(busy):
             m.d.comb += [v_wr.addr.eq(addr_q), v_wr.data.eq(v_new), v_wr.en.eq(1),
-                         a_wr.addr.eq(addr_q), a_wr.data.eq(0), a_wr.en.eq(1)]
+                         a_wr.addr.eq(addr_q), a_wr.data.eq(0), a_wr.en.eq(~firing)]
             m.d.sync += [busy.eq(0), self.valid.eq(1), self.spike.eq(fire), self.sat_hi.eq(hi),
                          self.sat_lo.eq(lo), self.v_out.eq(v_new)]
         return m
