@@ -1,4 +1,4 @@
-"""``atsnn rtl export``."""
+"""``atsnn rtl export`` and ``atsnn rtl synth``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("rtl", help="hardware: Verilog export with Verilator lint, Yosys FPGA resource report")
     rs = p.add_subparsers(dest="rtl_command", metavar="ACTION")
     rs.required = True
-    e = rs.add_parser("export", help="write Verilog for the RTL blocks and lint it with Verilator")
+    e = rs.add_parser("export", help="write Verilog for the RTL blocks (PE, iLIF PE, PSN PE, AT unit) "
+                                                "and lint it with Verilator")
     e.add_argument("--hw", default=None, help="hardware preset or TOML file")
     e.add_argument("-o", "--out", required=True, help="output directory")
     e.add_argument("--no-lint", action="store_true")
     e.add_argument("--program", default=None, help="compiled Program directory: also write the array top for it")
     e.set_defaults(func=_export)
-    y = rs.add_parser("synth", help="Yosys synth_xilinx resource report (PE, AT unit, array) against an XC7A100T")
+    y = rs.add_parser("synth", help="Yosys synth_xilinx resource report (PE, iLIF PE, PSN PE, AT unit, array) "
+                                             "against an XC7A100T")
     y.add_argument("--hw", default=None, help="hardware preset or TOML file")
     y.add_argument("-o", "--out", default=None, help="directory for synth.md and synth.csv")
     y.set_defaults(func=_synth)

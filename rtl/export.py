@@ -16,10 +16,16 @@ LINT_WAIVERS = ("-Wno-WIDTH", "-Wno-CASEINCOMPLETE", "-Wno-PROCASSINIT", "-Wno-U
 
 
 def blocks(hw: HardwareConfig) -> dict:
-    """Top-level modules to export: name -> factory of the elaboratable."""
+    """Top-level modules to export: name -> factory of the elaboratable.
+
+    The PE (IF/LIF), the PE with the iLIF mode (sec. 10), the sliding-PSN PE (sec. 11) and the AT unit.
+    """
     from rtl.at_unit import AtUnit
     from rtl.pe import ProcessingElement
-    return {"atsnn_pe": lambda: ProcessingElement(hw), "atsnn_at": lambda: AtUnit(hw)}
+    from rtl.pe_ilif import IlifProcessingElement
+    from rtl.pe_psn import PsnProcessingElement
+    return {"atsnn_pe": lambda: ProcessingElement(hw), "atsnn_pe_ilif": lambda: IlifProcessingElement(hw),
+            "atsnn_pe_psn": lambda: PsnProcessingElement(hw), "atsnn_at": lambda: AtUnit(hw)}
 
 
 def verilog_text(elaboratable, name: str) -> str:

@@ -160,7 +160,8 @@ class PsnProcessingElement(wiring.Component):
             hab = len(h_rd.addr)
             base_q = Signal(hab)
             base_in = Signal(hab)
-            m.d.comb += base_in.eq(self.addr * km1)
+            # addr * (k - 1) by shift-and-add over the bits of k - 1 (no multiplier for addressing)
+            m.d.comb += base_in.eq(sum(Mux(km1[b], self.addr << b, 0) for b in range(len(km1))))
             hist_data = h_rd.data
         else:
             hist_data = 0

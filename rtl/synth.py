@@ -4,17 +4,20 @@ The WebAssembly Yosys cannot launch ABC9 as a separate process, so the flow runs
 to LUT mapping, maps LUTs with the built-in ``abc -luts`` (the same LUT sizes ``synth_xilinx`` uses for
 7-series), then finishes with ``synth_xilinx``'s own ``finalize`` and ``check`` steps.
 
-Counts per PE and for the AT unit are synthesised; the whole array (``pe_count`` PEs + AT units) is
-extrapolated from them and labelled so (the array top is not in RTL yet). Compared against an
-XC7A100T-class part.
+Counts per PE (the IF/LIF PE, the PE with the iLIF mode and the sliding-PSN PE) and for the AT unit
+are synthesised (in parallel, one Yosys process per block); the whole array (``pe_count`` PEs + AT
+units) is extrapolated from the IF/LIF PE and the AT unit and labelled so (the generated array top is
+program-specific and not synthesised here). Compared against an XC7A100T-class part.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,17 +93,25 @@ def synthesize(verilog: str, top: str) -> Resources:
         return parse_stat(stat.read_text())
 
 
+#: synthesised blocks and their report rows, in report order
+BLOCK_ROWS = (("atsnn_pe", "PE (one)"), ("atsnn_pe_ilif", "PE with iLIF mode (one)"),
+              ("atsnn_pe_psn", "PE sliding PSN (one)"), ("atsnn_at", "AT unit"))
+
+
 def synth_report(hw: HardwareConfig) -> list[dict]:
-    """Rows: PE, AT unit, and the extrapolated array, each with the XC7A100T utilisation."""
+    """Rows: PE, PE with iLIF mode, sliding-PSN PE, AT unit, and the extrapolated array (from the IF/LIF
+    PE, which the array top instantiates), each with the XC7A100T utilisation."""
     from rtl.export import blocks, verilog_text
     b = blocks(hw)
-    pe = synthesize(verilog_text(b["atsnn_pe"](), "atsnn_pe"), "atsnn_pe")
-    at = synthesize(verilog_text(b["atsnn_at"](), "atsnn_at"), "atsnn_at")
-    array = pe.scaled(hw.pe_count) + at.scaled(hw.array.at_units)
+    texts = {top: verilog_text(b[top](), top) for top, _ in BLOCK_ROWS}
+    with ThreadPoolExecutor(max_workers=max(1, min(len(texts), os.cpu_count() or 1))) as pool:
+        futures = {top: pool.submit(synthesize, text, top) for top, text in texts.items()}
+        res = {top: f.result() for top, f in futures.items()}
+    array = res["atsnn_pe"].scaled(hw.pe_count) + res["atsnn_at"].scaled(hw.array.at_units)
     rows = []
-    for name, r in (("PE (one)", pe), ("AT unit", at),
-                    (f"array {hw.array.rows}x{hw.array.cols} (extrapolated: {hw.pe_count} PE + "
-                     f"{hw.array.at_units} AT)", array)):
+    for name, r in [(label, res[top]) for top, label in BLOCK_ROWS] + [
+            (f"array {hw.array.rows}x{hw.array.cols} (extrapolated: {hw.pe_count} PE + "
+             f"{hw.array.at_units} AT)", array)]:
         fits = (r.lut <= XC7A100T["lut"] and r.lutram <= XC7A100T["lutram"] and r.ff <= XC7A100T["ff"]
                 and r.bram36 <= XC7A100T["bram36"] and r.dsp <= XC7A100T["dsp"])
         rows.append(dict(block=name, lut=r.lut, lutram=r.lutram, ff=r.ff, bram36=r.bram36, dsp=r.dsp,

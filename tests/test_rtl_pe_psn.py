@@ -87,3 +87,15 @@ def test_pe_psn_mutation_is_caught(build_root, tmp_path, mutant):
     b = _build(build_root, "default", mutant=mutant)
     with pytest.raises(SystemExit):
         _run(b, tmp_path, PE_CYCLES=3000, PE_PROFILE="random", PE_SEED=7)
+
+
+def test_rtl_export_writes_every_pe(tmp_path, capsys):
+    """`atsnn rtl export` writes the iLIF and the PSN PE next to the PE and the AT unit, all lint-clean."""
+    from atsnn.cli import main
+    assert main(["rtl", "export", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("atsnn_pe", "atsnn_pe_ilif", "atsnn_pe_psn", "atsnn_at"):
+        assert (tmp_path / f"{name}.v").exists()
+        assert f"{name}.v  (verilator --lint-only: clean)" in out
+    text = (tmp_path / "atsnn_pe_psn.v").read_text()
+    assert "module atsnn_pe_psn" in text and "tap_we" in text and "h_out" in text

@@ -1,4 +1,4 @@
-"""`atsnn rtl synth`: Yosys synth_xilinx resource counts for the PE, the AT unit and the array."""
+"""`atsnn rtl synth`: Yosys synth_xilinx resource counts for the PEs (IF/LIF, iLIF, PSN), the AT unit and the array."""
 
 import pytest
 
@@ -28,9 +28,13 @@ def test_synth_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| PE (one) |" in out and "array 4x4 (extrapolated: 15 PE + 1 AT)" in out
     import pandas as pd
-    d = pd.read_csv(tmp_path / "synth.csv")
-    pe, at, arr = d.iloc[0], d.iloc[1], d.iloc[2]
+    d = pd.read_csv(tmp_path / "synth.csv").set_index("block")
+    assert list(d.index[:4]) == ["PE (one)", "PE with iLIF mode (one)", "PE sliding PSN (one)", "AT unit"]
+    pe, at, arr = d.loc["PE (one)"], d.loc["AT unit"], d.iloc[4]
+    ilif, psn = d.loc["PE with iLIF mode (one)"], d.loc["PE sliding PSN (one)"]
     assert pe.lut > 100 and pe.ff > 20 and at.dsp >= 1  # the AT unit's multipliers map to DSP48
+    assert ilif.lut > 100 and ilif.dsp == 0  # the iLIF doubling is a shift: no multiplier
+    assert psn.dsp == 1 and psn.ff > pe.ff  # one tap multiplier; the UPDATE's registers and counters
     assert arr.lut == 15 * pe.lut + at.lut
     assert bool(arr.fits_xc7a100t) == (arr.lut <= XC7A100T["lut"] and arr.bram36 <= XC7A100T["bram36"]
                                        and arr.lutram <= XC7A100T["lutram"])
