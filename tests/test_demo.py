@@ -14,4 +14,4 @@ def test_demo_writes_everything(tmp_path, capsys):
     assert s["samples"] == 540 and s["policies"]["fixed"]["accuracy"] > 0.93
     assert s["policies"]["atsn"]["avg_timestep"] < s["timesteps_max"]
     assert (d / "report" / "index.html").is_file() and (d / "run" / "sweep_atsn.csv").is_file()
-    assert {p.name for p in (d / "verilog").glob("*.v")} == {"atsnn_pe.v", "atsnn_at.v"}
+    assert {p.name for p in (d / "verilog").glob("*.v")} == {"atsnn_pe.v", "atsnn_pe_ilif.v", "atsnn_pe_psn.v", "atsnn_at.v"}
