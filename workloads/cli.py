@@ -60,4 +60,6 @@ def _reports(args) -> int:
     from workloads.atsn_report import write_atsn_report
     print(f"ATSN training: {write_atsn_report(out)}")
     print(f"IF vs iLIF: {__import__('workloads.ilif_digits', fromlist=['_']).write_ilif_report(out / 'ilif')}")
+    from workloads.psn_report import write_psn_report
+    print(f"sliding PSN vs LIF: {write_psn_report(out / 'psn')}")
     return 0
