@@ -135,15 +135,15 @@ class PsnProcessingElement(wiring.Component):
 
         # registers of an UPDATE in flight
         addr_q = Signal.like(self.addr)
-        km1 = Signal(range(max(2, K)))       # k - 1 of the input (truncated: k = 0 is outside the contract)
+        km1 = Signal(range(max(2, K)))  # k - 1 of the input (truncated: k = 0 is outside the contract)
         km1_q = Signal(range(max(2, K)))
-        fresh_q = Signal()           # history reads as zeros (first UPDATE after a LOAD)
+        fresh_q = Signal()  # history reads as zeros (first UPDATE after a LOAD)
         x_q = Signal(signed(vw))
         hi_q, lo_q = Signal(), Signal()
         h_acc = Signal(signed(self.hbits))
-        j = Signal(range(max(2, K)))         # tap index of the multiply-accumulate
+        j = Signal(range(max(2, K)))  # tap index of the multiply-accumulate
         sub = Signal(range(per_tap)) if per_tap > 1 else None  # cycle within a tap (cycles.psn_tap > 1)
-        tcnt = Signal(range(max(2, tail))) if tail > 0 else None       # extra cycles (cycles.update > 2)
+        tcnt = Signal(range(max(2, tail))) if tail > 0 else None  # extra cycles (cycles.update > 2)
         m.d.comb += km1.eq(self.n_taps - 1)
 
         # x = clamp(acc + bias): computed in the issue cycle from the combinational read
