@@ -189,3 +189,18 @@ def test_nir_round_trip_keeps_psn(tmp_path):
     assert back.layers[0].extra["psn"]["taps"] == pytest.approx(net.layers[0].extra["psn"]["taps"])
     x = np.random.default_rng(0).random((50, 8, 8)).astype(np.float32)
     assert np.allclose(run_float(back, x, 8).u, run_float(net, x, 8).u, atol=1e-5)
+
+
+def test_training_script_is_deterministic_and_exports(tmp_path):
+    """workloads.train_psn on a tiny budget: both models written, NIR bytes identical on a rerun, the shipped
+    float SNN agrees with torch, and the JSON carries the accuracies per step."""
+    import json
+
+    from workloads.train_psn import build_psn_models
+    a = build_psn_models(tmp_path / "a", epochs=2, n_train=96, sweep=False)
+    build_psn_models(tmp_path / "b", epochs=2, n_train=96, sweep=False)
+    for name in ("digits_seq_psn", "digits_seq_lif"):
+        assert (tmp_path / "a" / f"{name}.nir").read_bytes() == (tmp_path / "b" / f"{name}.nir").read_bytes()
+        meta = json.loads((tmp_path / "a" / f"{name}.json").read_text())
+        assert len(meta["snn_float_test_accuracy_per_step"]) == 8 and meta["torch_float_class_agreement"] >= 0.99
+    assert a["psn"]["k"] == 4 and list(a["psn"]["k_sweep"]) == ["4"] and a["lif"]["leak_shift"] == 1
