@@ -1,19 +1,29 @@
-"""Array top generated for a compiled Program: PEs, AT unit, event bus and controller.
+"""Array top generated for a compiled Program: PEs, AT unit, event bus, controller and host port.
 
-Like hls4ml, the array is elaborated for one compiled program: its connectivity, weights, biases,
-thresholds and initial membranes become ROM contents, and the controller's layer sequence is fixed
-at elaboration. Every synapse (dense, convolution, strided or transposed convolution, a preceding
-non-overlapping sum-pool, flatten; several synapses per layer for residual additions) is compiled
-into per-PE connection lists: for each input event, the (neuron, weight) pairs of each PE's
-neurons that the event reaches. Supported programs: one pass per layer, state resident, output
-layer on the AT unit (the digits MLP and CNN); others raise :class:`RtlError` naming the layer.
+The array is elaborated for the *shape* of one compiled program: the layer sequence, each layer's
+synapses and their sources, the per-PE neuron slices of the mapping, the number of classes and the
+depth of every parameter memory are fixed at elaboration (see :class:`ArrayLayout`). Everything
+else is *loaded at run time* through the configuration port (``cfg_we``, ``cfg_addr``,
+``cfg_data``): the per-PE connection lists, weights, biases, initial membranes, the layers'
+thresholds, leak shifts and reset modes, the event masks, the output layer's weights, biases and
+initial membranes, and the AT unit's exp-table constants. :func:`load_stream` produces the
+``(address, data)`` words of a Program; the address map is :class:`ArrayLayout`'s (docs/rtl.md).
 
-Host interface (see docs/rtl.md): write the input pixels (``in_we``, ``in_addr``, ``in_data``), set
-``timesteps``, ``cl_init`` and ``tau`` (``use_exit`` = 0 runs all timesteps), pulse ``start``; when
-``done`` rises, ``result_class``, ``exit_t`` and ``cycles`` hold the predicted class, the exit
-timestep and the compute cycle count, which equals hwsim's cycles minus the input-load cycles (the
-host writes the input before ``start``; initial-membrane loads happen before the counter starts)
-plus the controller's bookkeeping cycles (:func:`controller_cycles`).
+Every synapse (dense, convolution, strided or transposed convolution, a preceding non-overlapping
+sum-pool, flatten; several synapses per layer for residual additions) is compiled into per-PE
+connection lists: for each input event, the (neuron, weight) pairs of each PE's neurons that the
+event reaches. Supported programs: one pass per layer, state resident, output layer on the AT unit
+(the digits MLP and CNN); others raise :class:`RtlError` naming the layer.
+
+Host interface (see docs/rtl.md): while ``busy`` is low, write the load stream (one word per cycle
+with ``cfg_we``; once per program, not per input); then per input write the pixels (``in_we``,
+``in_addr``, ``in_data``), set ``timesteps``, ``cl_init`` and ``tau`` (``use_exit`` = 0 runs all
+timesteps), pulse ``start``; when ``done`` rises, ``result_class``, ``exit_t`` and ``cycles`` hold
+the predicted class, the exit timestep and the compute cycle count, which equals hwsim's cycles
+minus the input-load cycles (the host writes the input before ``start``; initial-membrane loads
+happen before the counter starts) plus the controller's bookkeeping cycles
+(:func:`controller_cycles`). Parameter loading is a separate phase of ``len(load_stream(p))``
+cycles and does not change ``cycles``.
 
 Schedule per timestep (contract sec. 3-6): for each layer and each of its synapses, every event of
 the synapse's input that reaches some neuron (each set bit of each pixel, lowest index first, or
@@ -25,11 +35,12 @@ event, ``C`` update cycles) and the exit test takes ``3C + 4``.
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -37,8 +48,6 @@ from atsnn.errors import RtlError
 from atsnn.program import Program
 from rtl.at_unit import AtUnit
 from rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE, ProcessingElement, pe_depth
-
-
 def check_supported(program: Program) -> None:
     hw = program.hardware
     from atsnn.ilif import first_ilif_layer, is_ilif
@@ -113,18 +122,295 @@ def _priority(m: Module, mask: Signal, width: int):
     return found, idx
 
 
+#: Memories of each PE in the address map (``cfg_addr`` unit field = the PE's index ``p``); each word
+#: packs the fields of :meth:`ArrayLayout.pe_words`, first field in the lowest bits.
+PE_CONN, PE_PAIR, PE_SLOT = range(3)
+#: Memories and registers of the global unit (``cfg_addr`` unit field = ``pe_count``).
+G_MAXCONN, G_EVENT_MASK, G_OUT_WEIGHT, G_OUT_BIAS, G_OUT_VINIT, G_LAYER, G_AT = range(7)
+#: Per PE layer, the words of its parameter block in ``G_LAYER`` (index ``k * len(LAYER_FIELDS) + field``).
+LAYER_FIELDS = ("threshold", "leak_shift", "hard_reset", "v_reset", "strict")
+#: Words of ``G_AT``.
+AT_FIELDS = ("exp_mult", "d_clip")
+
+
+@dataclass
+class ArrayLayout:
+    """Everything the array top derives from a Program: its elaborated shape and its loaded contents.
+
+    Shape (elaborated): ``layers`` (per PE layer: ``sizes``/``starts`` of each PE's neuron slice,
+    ``base`` = first local entry of the layer in every PE, ``nmax`` = largest slice), ``phases`` (per
+    (layer, synapse): source, offset ``tab`` of its events in the per-event tables, event count,
+    offset of its bits in the event mask), the memory depths and the address-map widths.
+    Contents (loaded): per PE the connection lists (``conn_off``/``conn_cnt`` per event, the
+    ``pair_j``/``pair_w`` pairs), ``maxconn`` per event, the event masks (``reached``), and the
+    output layer's weights (``out_weight``, (source neuron, class)).
+    """
+
+    program: Program
+    layers: list = field(default_factory=list)
+    phases: list = field(default_factory=list)
+    pair_j: list = field(default_factory=list)
+    pair_w: list = field(default_factory=list)
+    conn_off: list = field(default_factory=list)
+    conn_cnt: list = field(default_factory=list)
+    maxconn: list = field(default_factory=list)
+    tab: int = 0
+    out_src: int = 0
+    out_reached: np.ndarray | None = None
+    out_weight: np.ndarray | None = None
+    out_mask_off: int = 0
+    mask_bits: int = 0
+
+    # ------------------------------------------------------------------ derived shape
+    @property
+    def hw(self):
+        return self.program.hardware
+
+    @property
+    def slots(self) -> int:
+        """Local neuron entries used in every PE (sum of the layers' largest slices)."""
+        return sum(li["nmax"] for li in self.layers)
+
+    @property
+    def max_pairs(self) -> int:
+        return max(max((len(pj) for pj in self.pair_j), default=0), 1)
+
+    @property
+    def classes(self) -> int:
+        return self.program.output_layer.neurons
+
+    @property
+    def jbits(self) -> int:
+        return max(1, (max(li["nmax"] for li in self.layers) - 1).bit_length())
+
+    @property
+    def off_bits(self) -> int:
+        return max(1, self.max_pairs.bit_length())
+
+    @property
+    def cnt_bits(self) -> int:
+        return max(1, max([c for cc in self.conn_cnt for c in cc] + [1]).bit_length())
+
+    @property
+    def maxconn_bits(self) -> int:
+        return max(1, max(self.maxconn + [1]).bit_length())
+
+    @property
+    def mask_words(self) -> int:
+        return -(-self.mask_bits // self.data_bits)
+
+    def pe_depths(self) -> dict:
+        """Depth of each per-PE memory, by kind: one CONN word per event, one PAIR word per
+        connection, one SLOT word per local neuron entry."""
+        return {PE_CONN: max(self.tab, 1), PE_PAIR: self.max_pairs, PE_SLOT: max(self.slots, 1)}
+
+    def pe_words(self) -> dict:
+        """Fields of each per-PE memory word, by kind: ``[(name, shape)]``, first field in the low bits.
+
+        CONN: ``off`` (first pair of the event in the PE's pair list), ``cnt`` (its pairs);
+        PAIR: ``neuron`` (local index within the layer's slice), ``weight``; SLOT: ``bias``, ``v_init``.
+        """
+        w = self.field_widths
+        return {PE_CONN: [("off", unsigned(w["conn_off"])), ("cnt", unsigned(w["conn_cnt"]))],
+                PE_PAIR: [("neuron", unsigned(w["pair_neuron"])), ("weight", signed(w["pair_weight"]))],
+                PE_SLOT: [("bias", signed(w["bias"])), ("v_init", signed(w["v_init"]))]}
+
+    def global_depths(self) -> dict:
+        """Depth of each memory or register file of the global unit, by kind."""
+        C = self.classes
+        return {G_MAXCONN: max(self.tab, 1), G_EVENT_MASK: self.mask_words, G_OUT_WEIGHT: self.out_weight.size,
+                G_OUT_BIAS: C, G_OUT_VINIT: C, G_LAYER: len(self.layers) * len(LAYER_FIELDS), G_AT: len(AT_FIELDS)}
+
+    @cached_property
+    def field_widths(self) -> dict:
+        """Width in bits of every loaded word (taken from the PE's and AT unit's ports)."""
+        hw = self.hw
+        pe, at = ProcessingElement(hw), AtUnit(hw)
+        pe._MustUse__silence = at._MustUse__silence = True  # made only to read their port widths
+        widths = {"conn_off": self.off_bits, "conn_cnt": self.cnt_bits, "pair_neuron": self.jbits,
+                  "pair_weight": len(pe.w), "bias": len(pe.bias), "v_init": len(pe.w_data),
+                  "maxconn": self.maxconn_bits, "out_weight": hw.numeric.weight_bits, "out_bias": hw.numeric.bias_bits,
+                  "out_v_init": hw.at.membrane_bits, "threshold": len(pe.threshold), "leak_shift": len(pe.leak_shift),
+                  "hard_reset": len(pe.hard_reset), "v_reset": len(pe.v_reset), "strict": len(pe.strict),
+                  "exp_mult": len(at.exp_mult), "d_clip": len(at.d_clip)}
+        return widths
+
+    @cached_property
+    def data_bits(self) -> int:
+        """Width of ``cfg_data``: the widest loaded word (a packed PE word or a single field); event-mask
+        words carry this many mask bits."""
+        return max(list(self.field_widths.values())
+                   + [sum(sh.width for _, sh in fields) for fields in self.pe_words().values()])
+
+    @cached_property
+    def index_bits(self) -> int:
+        depth = max(list(self.pe_depths().values()) + list(self.global_depths().values()))
+        return max(1, (depth - 1).bit_length())
+
+    kind_bits = 3
+
+    @property
+    def unit_bits(self) -> int:
+        return max(1, self.hw.pe_count.bit_length())
+
+    @property
+    def addr_bits(self) -> int:
+        return self.unit_bits + self.kind_bits + self.index_bits
+
+    def address(self, unit: int, kind: int, index: int) -> int:
+        """``cfg_addr`` of word ``index`` of memory ``kind`` in ``unit`` (PE index, or ``pe_count`` = global)."""
+        assert 0 <= unit <= self.hw.pe_count and 0 <= kind < (1 << self.kind_bits) and 0 <= index < (1 << self.index_bits)
+        return (unit << (self.kind_bits + self.index_bits)) | (kind << self.index_bits) | index
+
+
+def array_layout(program: Program) -> ArrayLayout:
+    """The array top's shape and parameter contents for ``program`` (checked by :func:`check_supported`)."""
+    check_supported(program)
+    hw = program.hardware
+    P = hw.pe_count
+    L = ArrayLayout(program=program)
+    pe_layers = [l for l in program.layers if l.mapping.unit == "pe"]
+    base = 0
+    for l in pe_layers:
+        ch = np.zeros(P, dtype=np.int64)
+        ch[:len(l.mapping.chunk_sizes)] = l.mapping.chunk_sizes
+        starts = np.concatenate([[0], np.cumsum(ch)[:-1]])
+        L.layers.append(dict(layer=l, sizes=ch, starts=starts, base=base, nmax=int(ch.max())))
+        base += int(ch.max())
+    names = [li["layer"].name for li in L.layers]
+    L.pair_j, L.pair_w = [[] for _ in range(P)], [[] for _ in range(P)]
+    L.conn_off, L.conn_cnt = [[] for _ in range(P)], [[] for _ in range(P)]
+    mask_off = 0
+    for k, li in enumerate(L.layers):
+        l = li["layer"]
+        for si, syn in enumerate(l.synapses):
+            reach, weight = synapse_matrices(program, l, syn)
+            n_ev = reach.shape[0]
+            counts = np.zeros((P, n_ev), dtype=np.int64)
+            for p in range(P):
+                a, n = int(li["starts"][p]), int(li["sizes"][p])
+                for e in range(n_ev):
+                    js = np.nonzero(reach[e, a:a + n])[0]
+                    L.conn_off[p].append(len(L.pair_j[p]))
+                    L.conn_cnt[p].append(len(js))
+                    counts[p, e] = len(js)
+                    L.pair_j[p] += [int(j) for j in js]
+                    L.pair_w[p] += [int(weight[e, a + j]) for j in js]
+            mc = counts.max(axis=0)
+            L.maxconn += [int(v) for v in mc]
+            src = "input" if syn.source == "input" else names.index(syn.source)
+            L.phases.append(dict(k=k, si=si, src=src, tab=L.tab, n_ev=n_ev, reached=mc > 0, mask_off=mask_off,
+                                 last=si == len(l.synapses) - 1))
+            L.tab += n_ev
+            mask_off += n_ev
+    out = program.output_layer
+    out_reach, L.out_weight = synapse_matrices(program, out, out.synapses[0])
+    L.out_src = names.index(out.synapses[0].source)
+    L.out_reached = out_reach.any(axis=1)
+    L.out_mask_off = mask_off
+    L.mask_bits = mask_off + len(L.out_reached)
+    return L
+
+
+def load_stream(program: Program, layout: ArrayLayout | None = None) -> list[tuple[int, int]]:
+    """The ``(cfg_addr, cfg_data)`` words that load ``program``'s parameters into its array top.
+
+    Write them in any order, one per cycle with ``cfg_we`` high, while the array is idle; once per
+    program (the parameters persist across inputs and are not cleared by ``rst``). ``cfg_data`` is
+    the word's two's complement in ``data_bits`` bits. Only words the controller reads are listed:
+    connection-list entries of events in layers where the PE holds neurons, the used neuron slots
+    of each PE; every other word is never read and may hold anything. Loading takes one cycle per
+    word (``len(load_stream(program))`` cycles) and does not change the inference's ``cycles``.
+    """
+    L = layout or array_layout(program)
+    hw = program.hardware
+    P, D = hw.pe_count, L.data_bits
+    mask = (1 << D) - 1
+    words: list[tuple[int, int]] = []
+
+    def put(unit, kind, index, value):
+        words.append((L.address(unit, kind, index), int(value) & mask))
+
+    pe_words = L.pe_words()
+
+    def put_pe(p, kind, index, **values):
+        word, pos = 0, 0
+        for name, shape in pe_words[kind]:
+            word |= (int(values[name]) & ((1 << shape.width) - 1)) << pos
+            pos += shape.width
+        put(p, kind, index, word)
+
+    for p in range(P):
+        for ph in L.phases:
+            if L.layers[ph["k"]]["sizes"][p] == 0:
+                continue  # the PE sits this layer out: its entries are never read
+            for e in range(ph["tab"], ph["tab"] + ph["n_ev"]):
+                put_pe(p, PE_CONN, e, off=L.conn_off[p][e], cnt=L.conn_cnt[p][e])
+        for i, (jj, w) in enumerate(zip(L.pair_j[p], L.pair_w[p])):
+            put_pe(p, PE_PAIR, i, neuron=jj, weight=w)
+        for li in L.layers:
+            l = li["layer"]
+            per = l.neurons // l.channels
+            for q in range(int(li["sizes"][p])):
+                ch = (int(li["starts"][p]) + q) // per
+                put_pe(p, PE_SLOT, li["base"] + q, bias=l.bias[ch], v_init=l.v_init[ch])
+    g = P
+    for e, v in enumerate(L.maxconn):
+        put(g, G_MAXCONN, e, v)
+    bits = np.zeros(L.mask_words * D, dtype=bool)
+    for ph in L.phases:
+        bits[ph["mask_off"]:ph["mask_off"] + ph["n_ev"]] = ph["reached"]
+    bits[L.out_mask_off:L.out_mask_off + len(L.out_reached)] = L.out_reached
+    for wi in range(L.mask_words):
+        put(g, G_EVENT_MASK, wi, sum(1 << b for b in range(D) if bits[wi * D + b]))
+    for i, v in enumerate(L.out_weight.ravel()):
+        put(g, G_OUT_WEIGHT, i, v)
+    out = program.output_layer
+    for c in range(L.classes):
+        put(g, G_OUT_BIAS, c, out.bias[c])
+        put(g, G_OUT_VINIT, c, out.v_init[c])
+    for k, li in enumerate(L.layers):
+        l = li["layer"]
+        vals = dict(threshold=l.threshold, leak_shift=l.leak_shift, hard_reset=l.reset == "to_value",
+                    v_reset=l.v_reset, strict=l.comparator == ">")
+        for f, name in enumerate(LAYER_FIELDS):
+            put(g, G_LAYER, k * len(LAYER_FIELDS) + f, vals[name])
+    for f, name in enumerate(AT_FIELDS):
+        put(g, G_AT, f, getattr(program.at, name))
+    return words
+
+
+def write_load_stream(program: Program, path, layout: ArrayLayout | None = None) -> int:
+    """Write :func:`load_stream` as text, one ``ADDR DATA`` word per line in hex (``//`` comment header).
+
+    Returns the number of words (= load cycles). The header states ``addr_bits`` and ``data_bits``.
+    """
+    from pathlib import Path
+    L = layout or array_layout(program)
+    words = load_stream(program, L)
+    na, nd = -(-L.addr_bits // 4), -(-L.data_bits // 4)
+    lines = [f"// atsnn_array load stream for program '{program.name}': {len(words)} words, "
+             f"addr_bits {L.addr_bits}, data_bits {L.data_bits}; one word per cycle with cfg_we = 1"]
+    lines += [f"{a:0{na}x} {d:0{nd}x}" for a, d in words]
+    Path(path).write_text("\n".join(lines) + "\n")
+    return len(words)
+
+
 class ArrayTop(wiring.Component):
-    def __init__(self, program: Program):
-        check_supported(program)
+    """The array top for ``program``'s shape; its parameters come through the ``cfg_*`` port (:func:`load_stream`)."""
+
+    def __init__(self, program: Program, layout: ArrayLayout | None = None):
+        self.layout = L = layout or array_layout(program)
         self.program = program
         hw = program.hardware
         self.hw = hw
-        self.pe_layers = [l for l in program.layers if l.mapping.unit == "pe"]
+        self.pe_layers = [li["layer"] for li in L.layers]
         self.out = program.output_layer
         self.n_in = int(np.prod(program.input.shape))
         self.in_bits = program.input.bits
         self.C = self.out.neurons
         super().__init__({
+            "cfg_we": In(1), "cfg_addr": In(L.addr_bits), "cfg_data": In(L.data_bits),
             "in_we": In(1), "in_addr": In(range(max(self.n_in, 2))), "in_data": In(self.in_bits),
             "timesteps": In(16), "use_exit": In(1), "cl_init": In(hw.at.cl_frac_bits + 1),
             "tau": In(hw.at.cl_frac_bits + 1), "start": In(1),
@@ -135,75 +421,60 @@ class ArrayTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        hw, prog = self.hw, self.program
+        hw, L = self.hw, self.layout
         P = hw.pe_count
         cyc = hw.cycles
-        # ---------------------------------------------------------------- PEs and their ROMs
-        pes = []
+        layer_info, phases = L.layers, L.phases
+        names = [li["layer"].name for li in layer_info]
+        C = self.C
+        # ---------------------------------------------------------------- configuration port
+        ib, kb = L.index_bits, L.kind_bits
+        cfg_idx = self.cfg_addr[:ib]
+        cfg_kind = self.cfg_addr[ib:ib + kb]
+        cfg_unit = self.cfg_addr[ib + kb:]
+
+        def loaded_memory(name, shape, depth, sel, kind):
+            """A parameter memory written through the configuration port, read combinationally."""
+            mem = Memory(shape=shape, depth=depth, init=[])
+            m.submodules[name] = mem
+            wp = mem.write_port()
+            m.d.comb += [wp.addr.eq(cfg_idx), Value.cast(wp.data).eq(self.cfg_data),
+                         wp.en.eq(sel & (cfg_kind == kind) & (cfg_idx < depth))]
+            return mem.read_port(domain="comb")
+
+        def loaded_register(shape, name, sel, kind, index):
+            """A parameter register written through the configuration port (kept over ``rst``)."""
+            reg = Signal(shape, name=name, reset_less=True)
+            with m.If(sel & (cfg_kind == kind) & (cfg_idx == index)):
+                m.d.sync += reg.eq(self.cfg_data)
+            return reg
+
+        gsel = Signal()
+        m.d.comb += gsel.eq(self.cfg_we & (cfg_unit == P))
+        # ---------------------------------------------------------------- PEs and their parameter memories
+        pes, ports = [], []
+        depths, words = L.pe_depths(), L.pe_words()
         for p in range(P):
             pe = ProcessingElement(hw)
             m.submodules[f"pe{p}"] = pe
             pes.append(pe)
-        # per layer: chunk start/size per PE; per PE local address base per layer
-        layer_info = []
-        base = 0
-        for l in self.pe_layers:
-            ch = np.zeros(P, dtype=np.int64)
-            used = len(l.mapping.chunk_sizes)
-            ch[:used] = l.mapping.chunk_sizes
-            starts = np.concatenate([[0], np.cumsum(ch)[:-1]])
-            layer_info.append(dict(layer=l, sizes=ch, starts=starts, base=base, nmax=int(ch.max())))
-            base += int(ch.max())
-        names = [li["layer"].name for li in layer_info]
-        # event phases: one per (PE layer, synapse), in layer order; per phase and PE the connection lists
-        phases = []
-        pair_j = [[] for _ in range(P)]
-        pair_w = [[] for _ in range(P)]
-        conn_off = [[] for _ in range(P)]
-        conn_cnt = [[] for _ in range(P)]
-        maxconn_all = []
-        tab = 0  # running index into the per-event tables
-        for k, li in enumerate(layer_info):
-            l = li["layer"]
-            for si, syn in enumerate(l.synapses):
-                reach, weight = synapse_matrices(prog, l, syn)
-                n_ev = reach.shape[0]
-                counts = np.zeros((P, n_ev), dtype=np.int64)
-                for p in range(P):
-                    a, n = int(li["starts"][p]), int(li["sizes"][p])
-                    for e in range(n_ev):
-                        js = np.nonzero(reach[e, a:a + n])[0]
-                        conn_off[p].append(len(pair_j[p]))
-                        conn_cnt[p].append(len(js))
-                        counts[p, e] = len(js)
-                        pair_j[p] += [int(j) for j in js]
-                        pair_w[p] += [int(weight[e, a + j]) for j in js]
-                mc = counts.max(axis=0)
-                maxconn_all += [int(v) for v in mc]
-                src = "input" if syn.source == "input" else names.index(syn.source)
-                phases.append(dict(k=k, si=si, src=src, tab=tab, n_ev=n_ev, reached=mc > 0,
-                                   last=si == len(l.synapses) - 1))
-                tab += n_ev
-        wbits = hw.numeric.weight_bits
-        jbits = max(1, (max(li["nmax"] for li in layer_info) - 1).bit_length())
-        max_pairs = max(max(len(pj) for pj in pair_j), 1)
-        ports = []
-        for p in range(P):
-            roms = dict(j=Memory(shape=unsigned(jbits), depth=max(len(pair_j[p]), 1), init=pair_j[p] or [0]),
-                        w=Memory(shape=signed(wbits), depth=max(len(pair_w[p]), 1), init=pair_w[p] or [0]),
-                        off=Memory(shape=unsigned(max(1, max_pairs.bit_length())), depth=max(tab, 1),
-                                   init=conn_off[p] or [0]),
-                        cnt=Memory(shape=unsigned(max(1, max(conn_cnt[p] + [1]).bit_length())), depth=max(tab, 1),
-                                   init=conn_cnt[p] or [0]))
-            rd = {}
-            for name, mem in roms.items():
-                m.submodules[f"{name}rom{p}"] = mem
-                rd[name] = mem.read_port(domain="comb")
-            ports.append(rd)
-        maxconn_rom = Memory(shape=unsigned(max(1, max(maxconn_all + [1]).bit_length())), depth=max(tab, 1),
-                             init=maxconn_all or [0])
-        m.submodules.maxconn_rom = maxconn_rom
-        maxconn_rd = maxconn_rom.read_port(domain="comb")
+            sel = Signal(name=f"cfg_sel{p}")
+            m.d.comb += sel.eq(self.cfg_we & (cfg_unit == p))
+            ports.append({name: loaded_memory(f"{name}mem{p}", data.StructLayout(dict(words[kind])), depths[kind],
+                                              sel, kind)
+                          for name, kind in dict(conn=PE_CONN, pair=PE_PAIR, slot=PE_SLOT).items()})
+        gdepths = L.global_depths()
+        maxconn_rd = loaded_memory("maxconn_mem", unsigned(L.maxconn_bits), gdepths[G_MAXCONN], gsel, G_MAXCONN)
+        out_rd = loaded_memory("out_weight_mem", signed(hw.numeric.weight_bits), gdepths[G_OUT_WEIGHT], gsel,
+                               G_OUT_WEIGHT)
+        D = L.data_bits
+        mask_words = [loaded_register(D, f"event_mask{w}", gsel, G_EVENT_MASK, w) for w in range(L.mask_words)]
+        mask_flat = Cat(*mask_words)
+        nf = len(LAYER_FIELDS)
+        pe0 = pes[0]
+        layer_regs = [{name: loaded_register(getattr(pe0, name).shape(), f"{name}_{names[k]}", gsel, G_LAYER,
+                                             k * nf + f) for f, name in enumerate(LAYER_FIELDS)}
+                      for k in range(len(layer_info))]
         # ---------------------------------------------------------------- input and spike registers
         inmem = Array([Signal(self.in_bits, name=f"in{i}") for i in range(self.n_in)])
         with m.If(self.in_we):
@@ -212,28 +483,23 @@ class ArrayTop(wiring.Component):
 
         # ---------------------------------------------------------------- AT unit with its integrator
         m.submodules.at = at = AtUnit(hw)
-        C = self.C
-        out_syn = self.out.synapses[0]
-        out_reach, out_w = synapse_matrices(prog, self.out, out_syn)
-        out_src = names.index(out_syn.source)
-        out_reached = out_reach.any(axis=1)
-        out_rom = Memory(shape=signed(hw.numeric.weight_bits), depth=out_w.size, init=[int(v) for v in out_w.ravel()])
-        m.submodules.out_rom = out_rom
-        out_rd = out_rom.read_port(domain="comb")
         aw = hw.numeric.accumulator_bits
         uw = hw.at.membrane_bits
         at_acc = Array([Signal(signed(aw), name=f"at_acc{c}") for c in range(C)])
         at_u = Array([Signal(signed(uw), name=f"at_u{c}") for c in range(C)])
-        out_bias = Array([Const(int(b), signed(hw.numeric.bias_bits)) for b in self.out.bias])
-        exp_mult, d_clip = prog.at.exp_mult, prog.at.d_clip
-        m.d.comb += [at.classes.eq(C), at.exp_mult.eq(exp_mult), at.d_clip.eq(d_clip), at.cl_init.eq(self.cl_init),
-                     at.tau.eq(self.tau)]
+        out_bias = Array([loaded_register(signed(hw.numeric.bias_bits), f"out_bias{c}", gsel, G_OUT_BIAS, c)
+                          for c in range(C)])
+        out_vinit = [loaded_register(signed(uw), f"out_vinit{c}", gsel, G_OUT_VINIT, c) for c in range(C)]
+        at_regs = {name: loaded_register(getattr(at, name).shape(), name, gsel, G_AT, f)
+                   for f, name in enumerate(AT_FIELDS)}
+        m.d.comb += [at.classes.eq(C), at.exp_mult.eq(at_regs["exp_mult"]), at.d_clip.eq(at_regs["d_clip"]),
+                     at.cl_init.eq(self.cl_init), at.tau.eq(self.tau)]
 
         # ---------------------------------------------------------------- controller
         t = Signal(16)
         li_sig = Signal(range(max(len(layer_info) + 1, 2)))
         ph = Signal(range(max(len(phases), 2)))
-        j = Signal(range(max(sum(li["nmax"] for li in layer_info), C) + 2))
+        j = Signal(range(max(L.slots, C) + 2))
         cnt = Signal(16)
         mask_w = max([self.n_in * self.in_bits] + [l.neurons for l in self.pe_layers])
         mask = Signal(mask_w)
@@ -254,7 +520,10 @@ class ArrayTop(wiring.Component):
                     if li["sizes"][p] == 0:
                         continue
                     with m.If(pe.valid):
-                        m.d.sync += spikes[k].bit_select(int(li["starts"][p]) + cap_j, 1).eq(pe.spike)
+                        with m.Switch(cap_j):  # only the PE's own slots (a full bit_select would mux every bit)
+                            for q in range(int(li["sizes"][p])):
+                                with m.Case(q):
+                                    m.d.sync += spikes[k][int(li["starts"][p]) + q].eq(pe.spike)
         # spikes per layer over the inference: add each layer's spike vector when its updates are done
         for k, li in enumerate(layer_info):
             cnt_port = getattr(self, f"spike_count{k}")
@@ -266,55 +535,35 @@ class ArrayTop(wiring.Component):
         for pe in pes:  # defaults
             m.d.comb += pe.cmd.eq(CMD_NOP)
 
-        def layer_consts(pe, li):
-            l = li["layer"]
-            m.d.comb += [pe.threshold.eq(l.threshold), pe.leak_shift.eq(l.leak_shift),
-                         pe.hard_reset.eq(l.reset == "to_value"), pe.v_reset.eq(l.v_reset),
-                         pe.strict.eq(l.comparator == ">")]
-
-        from amaranth.hdl import Cat
-
-        def const_bits(flags) -> Const:
-            return Const(int("".join("1" if f else "0" for f in reversed(list(flags))) or "0", 2), len(flags))
+        def layer_params(pe, k):
+            m.d.comb += [getattr(pe, name).eq(reg) for name, reg in layer_regs[k].items()]
 
         def phase_mask(pi: int):
             """Events of phase ``pi``: its source's spikes (or set pixel bits) that reach some neuron."""
             info = phases[pi]
+            reached = mask_flat[info["mask_off"]:info["mask_off"] + info["n_ev"]]
             if info["src"] == "input":
                 bits = Cat(*[inmem[i] for i in range(self.n_in)])
-                return bits & const_bits(np.repeat(info["reached"], self.in_bits))
-            return spikes[info["src"]] & const_bits(info["reached"])
+                return bits & Cat(*[reached[i].replicate(self.in_bits) for i in range(self.n_in)])
+            return spikes[info["src"]] & reached
 
         first_phase = {}
         for pi, info in enumerate(phases):
             first_phase.setdefault(info["k"], pi)
-        at_mask = spikes[out_src] & const_bits(out_reached)
-
+        at_mask = spikes[L.out_src] & mask_flat[L.out_mask_off:L.out_mask_off + len(L.out_reached)]
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [cycles.eq(0), t.eq(0), j.eq(0), self.done.eq(0)]
                     m.next = "INIT"
-            with m.State("INIT"):  # LOAD v_init into every PE neuron (before the counter starts)
+            with m.State("INIT"):  # LOAD v_init into every PE neuron entry (before the counter starts)
                 m.d.comb += self.busy.eq(1)
-                total = sum(li["nmax"] for li in layer_info)
+                total = L.slots
                 for p, pe in enumerate(pes):
-                    for k, li in enumerate(layer_info):
-                        l = li["layer"]
-                        per = l.neurons // l.channels
-                        in_range = (j < li["base"] + li["nmax"]) if li["base"] == 0 else \
-                            ((j >= li["base"]) & (j < li["base"] + li["nmax"]))
-                        with m.If(in_range):
-                            jj = j - li["base"]
-                            vals = []
-                            for q in range(li["nmax"]):
-                                n = li["starts"][p] + q
-                                vals.append(int(l.v_init[min(n, l.neurons - 1) // per]) if q < li["sizes"][p] else 0)
-                            m.d.comb += [pe.cmd.eq(CMD_LOAD), pe.addr.eq(j),
-                                         pe.w_data.eq(Array([Const(v, signed(hw.numeric.membrane_bits))
-                                                             for v in vals])[jj])]
+                    rd = ports[p]["slot"]
+                    m.d.comb += [rd.addr.eq(j), pe.cmd.eq(CMD_LOAD), pe.addr.eq(j), pe.w_data.eq(rd.data.v_init)]
                 for c in range(C):
-                    m.d.sync += [at_acc[c].eq(0), at_u[c].eq(int(self.out.v_init[c]))]
+                    m.d.sync += [at_acc[c].eq(0), at_u[c].eq(out_vinit[c])]
                 with m.If(j == total - 1):
                     m.d.sync += [j.eq(0), li_sig.eq(0), ph.eq(0), counting.eq(1), mask.eq(phase_mask(0))]
                     m.next = "EVENT"
@@ -359,13 +608,11 @@ class ArrayTop(wiring.Component):
                         for p, pe in enumerate(pes):
                             if li["sizes"][p] == 0:
                                 continue  # idle in this layer
-                            layer_consts(pe, li)
-                            rd = ports[p]
-                            m.d.comb += [rd["off"].addr.eq(idx), rd["cnt"].addr.eq(idx),
-                                         rd["j"].addr.eq(rd["off"].data + j), rd["w"].addr.eq(rd["off"].data + j)]
-                            with m.If(j < rd["cnt"].data):
-                                m.d.comb += [pe.cmd.eq(CMD_ACC), pe.addr.eq(li["base"] + rd["j"].data),
-                                             pe.w.eq(rd["w"].data), pe.k.eq(kbit)]
+                            conn, pair = ports[p]["conn"], ports[p]["pair"]
+                            m.d.comb += [conn.addr.eq(idx), pair.addr.eq(conn.data.off + j)]
+                            with m.If(j < conn.data.cnt):
+                                m.d.comb += [pe.cmd.eq(CMD_ACC), pe.addr.eq(li["base"] + pair.data.neuron),
+                                             pe.w.eq(pair.data.weight), pe.k.eq(kbit)]
                 with m.If(j + 1 >= maxconn_rd.data):
                     m.next = "EVENT"
                 with m.Else():
@@ -374,19 +621,14 @@ class ArrayTop(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 for k, li in enumerate(layer_info):
                     with m.If(li_sig == k):
-                        l = li["layer"]
-                        per = l.neurons // l.channels
                         for p, pe in enumerate(pes):
                             if li["sizes"][p] == 0:
                                 continue  # idle in this layer
-                            layer_consts(pe, li)
-                            biases = []
-                            for q in range(li["nmax"]):
-                                n = li["starts"][p] + q
-                                biases.append(int(l.bias[min(n, l.neurons - 1) // per]) if q < li["sizes"][p] else 0)
+                            layer_params(pe, k)
                             with m.If((cnt == 0) & (j < int(li["sizes"][p]))):
                                 m.d.comb += [pe.cmd.eq(CMD_UPDATE), pe.addr.eq(li["base"] + j)]
-                            m.d.comb += pe.bias.eq(Array([Const(b, signed(hw.numeric.bias_bits)) for b in biases])[j])
+                            rd = ports[p]["slot"]
+                            m.d.comb += [rd.addr.eq(li["base"] + j), pe.bias.eq(rd.data.bias)]
                             # the result is valid one cycle after the PE's second cycle: capture it then
                         with m.If(cnt == 0):
                             m.d.sync += cnt.eq(1)

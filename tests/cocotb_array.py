@@ -1,4 +1,9 @@
-"""cocotb testbench of the array top running a compiled Program (ARRAY_PROGRAM dir) on ARRAY_INPUTS (npz)."""
+"""cocotb testbench of the array top: load ARRAY_LOAD once, then run a compiled Program on ARRAY_INPUTS.
+
+ARRAY_LOAD is an ``.npy`` of ``(cfg_addr, cfg_data)`` rows (``rtl.array.load_stream``), written
+through the configuration port one word per cycle before the first input; the cycles the load
+took (``busy`` must stay low) go into ARRAY_RESULTS next to each input's results.
+"""
 
 import json
 import os
@@ -20,7 +25,16 @@ async def array_run(dut):
     cl_init, tau = float(data["cl_init"]), float(data["tau"])
     use_exit = int(data["use_exit"])
     q = hw.at.cl_frac_bits
-    await clock_and_reset(dut, {"start": 0, "in_we": 0})
+    await clock_and_reset(dut, {"start": 0, "in_we": 0, "cfg_we": 0})
+    load_cycles = 0
+    for addr, word in np.load(os.environ["ARRAY_LOAD"]).tolist():
+        dut.cfg_we.value = 1
+        dut.cfg_addr.value = addr
+        dut.cfg_data.value = word
+        await FallingEdge(dut.clk)
+        assert not int(dut.busy.value), "busy while loading"
+        load_cycles += 1
+    dut.cfg_we.value = 0
     results = []
     for s in range(x.shape[0]):
         for i, v in enumerate(x[s].ravel()):
@@ -44,4 +58,4 @@ async def array_run(dut):
         counts = [int(getattr(dut, f"spike_count{k}").value) for k in range(n_layers)]
         results.append([int(dut.result_class.value), int(dut.exit_t.value), int(dut.cycles.value), counts])
     with open(os.environ["ARRAY_RESULTS"], "w") as f:
-        json.dump(results, f)
+        json.dump({"load_cycles": load_cycles, "results": results}, f)

@@ -1,8 +1,9 @@
 """Array top running the compiled digits MLP and CNN: class, exit timestep, spikes per layer and cycles vs hwsim.
 
-The RTL cycle counter equals hwsim's cycles (minus the input load, which the host does before
-``start``) plus the controller's bookkeeping cycles, ``rtl.array.controller_cycles``: that offset is
-stated and tested exactly.
+The parameters go in through the configuration port once per simulation (``rtl.array.load_stream``),
+then the images run. The RTL cycle counter equals hwsim's cycles (minus the input load, which the
+host does before ``start``) plus the controller's bookkeeping cycles, ``rtl.array.controller_cycles``:
+that offset is stated and tested exactly. A one-bit change in the load stream must fail the checks.
 """
 
 import json
@@ -21,7 +22,7 @@ from hwsim.engine import simulate
 from hwsim.inputs import quantize_input
 from hwsim.policies import evaluate
 from hwsim.reference import reference_run
-from rtl.array import ArrayTop, controller_cycles
+from rtl.array import PE_PAIR, ArrayTop, array_layout, controller_cycles, load_stream
 from rtl.export import verilog_text, write_if_changed
 from workloads.demo import MLP_MODEL, MODEL
 
@@ -29,45 +30,71 @@ pytestmark = pytest.mark.cosim
 T, CL, TAU = 6, 0.999, 0.999
 
 
-def _run(build_root, tmp_path, preset, n, model=MLP_MODEL):
+def _build(build_root, preset, model):
+    """(program, layout, runner, build_dir): the array top for ``model`` on ``preset``, built by Verilator."""
     if shutil.which("g++") is None:
         pytest.skip("g++ is needed for Verilator")
     from cocotb_tools.runner import get_runner
-    hw = load_hardware(preset)
-    program = compile_model(model, hw=hw)
-    save_program(program, tmp_path / "prog")
-    x, _ = digits_test_split()
-    xq = quantize_input(program, x[:n])
-    np.savez(tmp_path / "in.npz", x=xq, T=T, cl_init=CL, tau=TAU, use_exit=1)
+    program = compile_model(model, hw=load_hardware(preset))
+    layout = array_layout(program)
     src_dir = build_root / "rtl"
     src_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{preset}-{model.stem}"
     src = src_dir / f"array-{tag}.v"
-    write_if_changed(src, verilog_text(ArrayTop(program), "atsnn_array"))
+    write_if_changed(src, verilog_text(ArrayTop(program, layout), "atsnn_array"))
     build_dir = build_root / f"sim-array-{tag}"
     runner = get_runner("verilator")
     runner.build(sources=[src], hdl_toplevel="atsnn_array", build_dir=build_dir,
                  build_args=["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0", "--output-split-cfuncs", "0"],
                  timescale=("1ns", "1ps"))
+    return program, layout, runner, build_dir
+
+
+def _cosim(built, tmp_path, xq, stream) -> dict:
+    """Load ``stream`` through the configuration port, run the inputs ``xq``; the testbench's results."""
+    program, _, runner, build_dir = built
+    save_program(program, tmp_path / "prog")
+    np.savez(tmp_path / "in.npz", x=xq, T=T, cl_init=CL, tau=TAU, use_exit=1)
+    np.save(tmp_path / "load.npy", np.asarray(stream, dtype=np.int64).reshape(-1, 2))
     tests_dir = Path(__file__).parent
     runner.test(hdl_toplevel="atsnn_array", test_module="cocotb_array", build_dir=build_dir, test_dir=tmp_path,
                 extra_env={"ARRAY_PROGRAM": str(tmp_path / "prog"), "ARRAY_INPUTS": str(tmp_path / "in.npz"),
-                           "ARRAY_RESULTS": str(tmp_path / "res.json"),
+                           "ARRAY_LOAD": str(tmp_path / "load.npy"), "ARRAY_RESULTS": str(tmp_path / "res.json"),
                            "COCOTB_REWRITE_ASSERTION_FILES": "cocotb_*.py",
                            "PYTHONPATH": os.pathsep.join([str(tests_dir), str(tests_dir.parent)])})
-    res = json.loads((tmp_path / "res.json").read_text())
+    return json.loads((tmp_path / "res.json").read_text())
+
+
+def _check(program, xq, results) -> None:
+    """Class, exit timestep and spikes per layer equal hwsim's; cycles equal its schedule plus the offset."""
     ref = reference_run(program, xq, T, cl_init=CL, tau_cl=TAU)
     trace = simulate(program, xq, T=T, already_quantized=True)
     hws = evaluate(trace, "atsn", cl_init=CL, tau_cl=TAU)
     hidden = [l for l in program.layers if l.mapping.unit == "pe"]
-    for s, (cls, et, cycles, counts) in enumerate(res):
+    assert len(results) == len(xq)
+    for s, (cls, et, cycles, counts) in enumerate(results):
         e = int(ref.exit_t[s])
         assert et == e == hws.exit_t[s], f"sample {s}: exit timestep"
         assert cls == int(ref.u[s, e - 1].argmax()) == hws.predicted[s], f"sample {s}: class"
         assert counts == [int(ref.spike_counts[l.name][s, :e].sum()) for l in hidden], f"sample {s}: spikes"
         schedule = int(hws.cycles[s]) - trace.input_load_cycles
         assert cycles == schedule + controller_cycles(program, e, True), f"sample {s}: cycles"
-    return len(res)
+
+
+def _inputs(program, n):
+    x, _ = digits_test_split()
+    return quantize_input(program, x[:n])
+
+
+def _run(build_root, tmp_path, preset, n, model=MLP_MODEL):
+    built = _build(build_root, preset, model)
+    program = built[0]
+    xq = _inputs(program, n)
+    stream = load_stream(program, built[1])
+    res = _cosim(built, tmp_path, xq, stream)
+    assert res["load_cycles"] == len(stream)
+    _check(program, xq, res["results"])
+    return len(res["results"])
 
 
 def test_array_small_50_images(build_root, tmp_path):
@@ -79,9 +106,30 @@ def test_array_small_cnn_50_images(build_root, tmp_path):
     assert _run(build_root, tmp_path, "atsnn28-small", 50, MODEL) == 50
 
 
+def test_array_one_flipped_weight_bit_fails(build_root, tmp_path):
+    """Flip the sign bit of one loaded weight word (the most negative first-layer weight of image 0's
+    brightest pixel, which becomes large and positive): the same build must then fail the checks."""
+    built = _build(build_root, "atsnn28-small", MLP_MODEL)
+    program, layout = built[0], built[1]
+    xq = _inputs(program, 2)
+    stream = load_stream(program, layout)
+    pixel = int(np.argmax(xq[0].ravel()))  # an event of the first phase (tab offset 0)
+    p, i = min(((p, layout.conn_off[p][pixel] + q) for p in range(program.hardware.pe_count)
+                for q in range(layout.conn_cnt[p][pixel])), key=lambda pi: layout.pair_w[pi[0]][pi[1]])
+    assert layout.pair_w[p][i] < 0
+    addr = layout.address(p, PE_PAIR, i)
+    fields = dict(layout.pe_words()[PE_PAIR])
+    sign_bit = fields["neuron"].width + fields["weight"].width - 1  # the weight field follows the neuron field
+    w = next(w for w, (a, _) in enumerate(stream) if a == addr)
+    stream[w] = (addr, stream[w][1] ^ (1 << sign_bit))
+    res = _cosim(built, tmp_path, xq, stream)
+    with pytest.raises(AssertionError):
+        _check(program, xq, res["results"])
+
+
 @pytest.mark.slow
 def test_array_16x16_5_images(build_root, tmp_path):
-    """The full 255-PE array (the CNN's 16x16 build takes Verilator over 10 minutes, so the MLP here)."""
+    """The full 255-PE array running the digits MLP."""
     assert _run(build_root, tmp_path, "atsnn28", 5) == 5
 
 
