@@ -68,8 +68,8 @@ def export_verilog(hw: HardwareConfig, out_dir: str | Path, *, lint_files: bool 
                    program=None) -> Path:
     """Write one ``<module>.v`` per block into ``out_dir``; lint each with Verilator.
 
-    With a compiled ``program`` (fully connected layers), the array top generated for it is written
-    too (``atsnn_array.v``).
+    With a compiled ``program``, the array top generated for it is written too (``atsnn_array.v``),
+    with its parameter load stream (``atsnn_array.load.txt``, :func:`rtl.array.write_load_stream`).
     """
     if lint is not None:
         lint_files = lint
@@ -77,8 +77,9 @@ def export_verilog(hw: HardwareConfig, out_dir: str | Path, *, lint_files: bool 
     out.mkdir(parents=True, exist_ok=True)
     todo = dict(blocks(hw))
     if program is not None:
-        from rtl.array import ArrayTop
+        from rtl.array import ArrayTop, write_load_stream
         todo["atsnn_array"] = lambda: ArrayTop(program)
+        write_load_stream(program, out / "atsnn_array.load.txt")
     for name, block in todo.items():
         path = out / f"{name}.v"
         write_if_changed(path, verilog_text(block(), name))
