@@ -331,6 +331,9 @@ def validate_program(program: Program) -> None:
     for l in program.layers:
         if psn.is_psn_layer(l) or psn.layer_params(l) is not None:
             validate_psn_layer(l, hw)
+    if psn.is_psn_layer(program.output_layer):
+        raise ProgramFormatError(f"output layer '{program.output}' is a sliding PSN, which has no membrane to read "
+                                 "out; end the network with an integrator (e.g. a spike-count readout)")
     from atsnn import ilif
     if ilif.is_ilif(program):
         ilif.validate(program)

@@ -460,3 +460,10 @@ def test_functional_and_analytic_modes():
         exact = evaluate(tr, "fixed")
         assert a.cycles_per_inference == pytest.approx(exact.cycles.mean(), rel=BOUND)
         assert a.energy_per_inference_pj == pytest.approx(exact.energy_pj.mean(), rel=BOUND)
+
+
+def test_psn_output_layer_refused():
+    p = _hand_program()
+    p.output = "h"
+    with pytest.raises(ProgramFormatError, match="output layer 'h' is a sliding PSN"):
+        validate_program(p)
