@@ -30,8 +30,13 @@ pytestmark = pytest.mark.cosim
 T, CL, TAU = 6, 0.999, 0.999
 
 
-def _build(build_root, preset, model):
-    """(program, layout, runner, build_dir): the array top for ``model`` on ``preset``, built by Verilator."""
+def _build(build_root, preset, model, monkeypatch=None):
+    """(program, layout, runner, build_dir): the array top for ``model`` on ``preset``, built by Verilator.
+
+    With ``monkeypatch``, the model's C++ is compiled at -O0 (``OPT_FAST``): g++ -Os needs about ten
+    minutes for the 16x16 digits CNN's single generated file, -O0 under two, and a few images run
+    fast enough unoptimised.
+    """
     if shutil.which("g++") is None:
         pytest.skip("g++ is needed for Verilator")
     from cocotb_tools.runner import get_runner
@@ -44,6 +49,8 @@ def _build(build_root, preset, model):
     write_if_changed(src, verilog_text(ArrayTop(program, layout), "atsnn_array"))
     build_dir = build_root / f"sim-array-{tag}"
     runner = get_runner("verilator")
+    if monkeypatch is not None:
+        monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O0")
     runner.build(sources=[src], hdl_toplevel="atsnn_array", build_dir=build_dir,
                  build_args=["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0", "--output-split-cfuncs", "0"],
                  timescale=("1ns", "1ps"))
@@ -86,8 +93,8 @@ def _inputs(program, n):
     return quantize_input(program, x[:n])
 
 
-def _run(build_root, tmp_path, preset, n, model=MLP_MODEL):
-    built = _build(build_root, preset, model)
+def _run(build_root, tmp_path, preset, n, model=MLP_MODEL, monkeypatch=None):
+    built = _build(build_root, preset, model, monkeypatch)
     program = built[0]
     xq = _inputs(program, n)
     stream = load_stream(program, built[1])
@@ -128,9 +135,17 @@ def test_array_one_flipped_weight_bit_fails(build_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_array_16x16_5_images(build_root, tmp_path):
+def test_array_16x16_5_images(build_root, tmp_path, monkeypatch):
     """The full 255-PE array running the digits MLP."""
-    assert _run(build_root, tmp_path, "atsnn28", 5) == 5
+    assert _run(build_root, tmp_path, "atsnn28", 5, monkeypatch=monkeypatch) == 5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("ATSNN_COSIM_CNN16") != "1",
+                    reason="about 6 minutes on 2 cores (set ATSNN_COSIM_CNN16=1 to run it)")
+def test_array_16x16_cnn_5_images(build_root, tmp_path, monkeypatch):
+    """The full 255-PE array running the digits CNN (opt-in: export, build and run take about 6 minutes)."""
+    assert _run(build_root, tmp_path, "atsnn28", 5, MODEL, monkeypatch) == 5
 
 
 @pytest.mark.parametrize("seed", range(4))
