@@ -84,14 +84,14 @@ class ActionEnergy:
     def psn_update_pj(self, k: int) -> tuple[float, float]:
         """``(logic, memory)`` pJ of one PSN neuron update with ``k`` taps (contract sec. 11).
 
-        Memory: accumulator read and written, ``k - 1`` history reads and one history write of
-        ``membrane_bits``. Logic: the ``a + b`` add, two saturation compares, ``k`` multiplies at the smallest
+        Memory: accumulator read and written, ``k - 1`` history reads and ``k - 1`` history writes of
+        ``membrane_bits`` (the history is shifted in place, as ``rtl/pe_psn.py`` does). Logic: the ``a + b`` add, two saturation compares, ``k`` multiplies at the smallest
         tabulated width covering ``membrane_bits x psn_tap_bits``, ``k - 1`` adds and one compare at the
         width of ``H``. No reset.
         """
         n, c = self.hw.numeric, self.costs
         hb = self.psn_h_bits(k)
-        mem = self.accbytes * (self.pm_rd + self.pm_wr) + self.membytes * ((k - 1) * self.pm_rd + self.pm_wr)
+        mem = self.accbytes * (self.pm_rd + self.pm_wr) + self.membytes * (k - 1) * (self.pm_rd + self.pm_wr)
         logic = (self.add_acc + 2 * self.cmp_mem + k * c.logic_pj("mul", max(n.membrane_bits, n.psn_tap_bits))
                  + (k - 1) * c.logic_pj("add", hb) + c.logic_pj("compare", hb))
         return logic, mem
