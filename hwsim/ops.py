@@ -59,9 +59,10 @@ def _conv_events_kernel(x, wt, sh, sw, ph, pw, out):
     kh, kw, cout = wt.shape[1], wt.shape[2], wt.shape[3]
     ho, wo = out.shape[1], out.shape[2]
     for b in prange(nb):
-        for c in range(cin):
-            for y in range(h):
-                for xx in range(w):
+        ob = out[b]
+        for y in range(h):
+            for xx in range(w):
+                for c in range(cin):  # the channels of one position update the same output rows
                     v = x[b, c, y, xx]
                     if v == 0:
                         continue
@@ -80,12 +81,10 @@ def _conv_events_kernel(x, wt, sh, sw, ph, pw, out):
                             ox = tx // sw
                             if ox >= wo:
                                 continue
-                            if v == 1:
-                                for co in range(cout):
-                                    out[b, oy, ox, co] += wt[c, ky, kx, co]
-                            else:
-                                for co in range(cout):
-                                    out[b, oy, ox, co] += fv * wt[c, ky, kx, co]
+                            orow = ob[oy, ox]
+                            wrow = wt[c, ky, kx]
+                            for co in range(cout):
+                                orow[co] += fv * wrow[co]
 
 
 def _weights_cin_major(w: np.ndarray) -> np.ndarray:
