@@ -37,6 +37,20 @@ def pe_depth(hw: HardwareConfig) -> int:
     return hw.pe.data_memory_bytes // state
 
 
+def accumulate_command(m: Module, pe, a_rd, a_wr) -> None:
+    """The ACC command's datapath, the same in every PE: ``acc[addr] += w << k`` in one cycle.
+
+    ``pe`` has the inputs ``addr``, ``w`` (signed weight) and ``k`` (bit plane); ``a_rd`` is the
+    accumulator memory's combinational read port, already addressed by ``pe.addr``, and ``a_wr`` its
+    write port. Call it inside the ``CMD_ACC`` case: it drives ``a_wr`` (address, ``a_rd.data + (w << k)``
+    with the shift formed at the accumulator width, enable) combinationally, so the sum is written at
+    the next clock edge. The contract (sec. 3) guarantees the sum does not overflow.
+    """
+    shifted = Signal(signed(len(a_wr.data)))
+    m.d.comb += shifted.eq(pe.w << pe.k)
+    m.d.comb += [a_wr.addr.eq(pe.addr), a_wr.data.eq(a_rd.data + shifted), a_wr.en.eq(1)]
+
+
 #: deliberate faults for the mutation tests (must stay None in real use): ``"logical_shift"`` makes the
 #: leak shift logical instead of arithmetic; with ``ilif``, ``"carry"`` drops the carry bit of the doubled
 #: membrane (``2 v`` wraps instead of saturating) and ``"compare"`` turns the fire phase's ``>=`` into ``>``
@@ -106,9 +120,7 @@ class ProcessingElement(wiring.Component):
         with m.If(~busy):
             with m.Switch(self.cmd):
                 with m.Case(CMD_ACC):
-                    shifted = Signal(signed(aw))
-                    m.d.comb += shifted.eq(self.w << self.k)
-                    m.d.comb += [a_wr.addr.eq(self.addr), a_wr.data.eq(a_rd.data + shifted), a_wr.en.eq(1)]
+                    accumulate_command(m, self, a_rd, a_wr)
                 with m.Case(CMD_LOAD):
                     m.d.comb += [v_wr.addr.eq(self.addr), v_wr.data.eq(self.w_data), v_wr.en.eq(1),
                                  a_wr.addr.eq(self.addr), a_wr.data.eq(0), a_wr.en.eq(1)]

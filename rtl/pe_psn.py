@@ -62,7 +62,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from atsnn.config import HardwareConfig
-from rtl.pe import CMD_ACC, CMD_LOAD, CMD_UPDATE, pe_depth
+from rtl.pe import CMD_ACC, CMD_LOAD, CMD_UPDATE, accumulate_command, pe_depth
 
 MUTANTS = (None, "logical", "order")
 
@@ -194,9 +194,7 @@ class PsnProcessingElement(wiring.Component):
                     m.d.comb += h_rd.addr.eq(base_in)  # h_0 of the UPDATE being issued
                 with m.Switch(self.cmd):
                     with m.Case(CMD_ACC):
-                        shifted = Signal(signed(aw))
-                        m.d.comb += shifted.eq(self.w << self.k)
-                        m.d.comb += [a_wr.addr.eq(self.addr), a_wr.data.eq(a_rd.data + shifted), a_wr.en.eq(1)]
+                        accumulate_command(m, self, a_rd, a_wr)
                     with m.Case(CMD_LOAD):
                         m.d.comb += [a_wr.addr.eq(self.addr), a_wr.data.eq(0), a_wr.en.eq(1),
                                      f_wr.addr.eq(self.addr), f_wr.data.eq(1), f_wr.en.eq(1)]
