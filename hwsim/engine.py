@@ -28,7 +28,7 @@ from atsnn.costs import CostTable, load_costs
 from atsnn.errors import SimulationInputError
 from atsnn.program import Program
 from hwsim.energy import COMPONENTS, ActionEnergy
-from hwsim.inputs import check_sequence_int, check_spike_input, quantize_input, quantize_sequence_input
+from hwsim.inputs import prepare_inputs
 from hwsim.kernels import update_layer
 from hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
 from hwsim.tables import build_tables, event_positions
@@ -93,25 +93,8 @@ def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, 
     ct = _resolve_costs(costs, dram)
     from atsnn.psn import has_psn
     action = ActionEnergy(hw, ct, psn=has_psn(program))
-    if program.input.encoding == "spikes":
-        xq = check_spike_input(program, x, T)
-    elif program.input.encoding == "sequence":
-        xq = check_sequence_int(program, x, T) if already_quantized else quantize_sequence_input(program, x, T)
-    elif already_quantized:
-        xq = np.asarray(x, dtype=np.int64)
-        if xq.shape[1:] != tuple(program.input.shape):
-            raise SimulationInputError(f"inputs have shape {xq.shape[1:]}, expected {tuple(program.input.shape)}")
-        if xq.size and (xq.min() < 0 or xq.max() > (1 << program.input.bits) - 1):
-            raise SimulationInputError(f"quantized inputs outside [0, {(1 << program.input.bits) - 1}]")
-    else:
-        xq = quantize_input(program, x)
+    xq, labels = prepare_inputs(program, x, labels, T, already_quantized=already_quantized)
     n = xq.shape[0]
-    if n < 1:
-        raise SimulationInputError("no input samples")
-    if labels is not None:
-        labels = np.asarray(labels).astype(np.int64).ravel()
-        if labels.shape[0] != n:
-            raise SimulationInputError(f"{labels.shape[0]} labels for {n} samples")
     tables = build_tables(program)
     if batch_size is None:
         from atsnn.psn import history_entries, is_psn_layer

@@ -24,7 +24,7 @@ from numba import njit
 from atsnn import ilif as core
 from atsnn.errors import SimulationInputError
 from hwsim.energy import COMPONENTS
-from hwsim.inputs import check_spike_input, quantize_input
+from hwsim.inputs import prepare_inputs
 from hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
 from hwsim.tables import build_tables, event_positions
 
@@ -142,23 +142,9 @@ def simulate_ilif(program, x, labels=None, *, T: int, costs=None, dram=None, bat
     hw = program.hardware
     ct = _resolve_costs(costs, dram)
     action = ActionEnergy(hw, ct)
-    if program.input.encoding == "spikes":
-        xq = check_spike_input(program, x, T)
-    elif already_quantized:
-        xq = np.asarray(x, dtype=np.int64)
-        if xq.shape[1:] != tuple(program.input.shape):
-            raise SimulationInputError(f"inputs have shape {xq.shape[1:]}, expected {tuple(program.input.shape)}")
-        if xq.size and (xq.min() < 0 or xq.max() > (1 << program.input.bits) - 1):
-            raise SimulationInputError(f"quantized inputs outside [0, {(1 << program.input.bits) - 1}]")
-    else:
-        xq = quantize_input(program, x)
+    # no frame inputs here: iLIF programs take direct (multi-bit) or spike inputs
+    xq, labels = prepare_inputs(program, x, labels, T, already_quantized=already_quantized, frames=False)
     n = xq.shape[0]
-    if n < 1:
-        raise SimulationInputError("no input samples")
-    if labels is not None:
-        labels = np.asarray(labels).astype(np.int64).ravel()
-        if labels.shape[0] != n:
-            raise SimulationInputError(f"{labels.shape[0]} labels for {n} samples")
     tables = build_tables(program)
     if batch_size is None:
         per_sample = sum(l.neurons for l in program.layers) * (16 + T) + int(np.prod(program.input.shape)) * 8

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from atsnn import ilif as core
-from hwsim.reference import (ReferenceResult, _ref_conv, _ref_conv_transpose, _ref_pass_ranges, _ref_pool,
-                             _ref_reach)
+from hwsim.reference import ReferenceResult, _ref_pass_ranges, _ref_synapse
 
 
 # --------------------------------------------------------------------------- neuron (sec. 10)
@@ -77,34 +76,12 @@ def reference_run_ilif(program, x_int: np.ndarray, T: int) -> ReferenceResult:
                     src = x_int if direct else x_int[:, t]
                 else:
                     src = res.spikes[syn.source][:, t].reshape((S,) + tuple(program.layer(syn.source).shape))
-                xi = src.astype(np.int64)
-                if syn.pool is not None:
-                    xi = _ref_pool(xi, syn.pool)
-                if syn.flatten:
-                    xi = xi.reshape(S, -1)
-                w = syn.weight.astype(np.int64)
-                if syn.op == "dense":
-                    a = xi.reshape(S, -1) @ w.T
-                elif syn.op == "conv2d":
-                    a = _ref_conv(xi, w, syn.stride, syn.padding)
-                else:
-                    a = _ref_conv_transpose(xi, w, syn.stride, syn.padding, syn.output_padding)
-                acc += a.reshape(S, -1)
-                pixels = syn.source == "input" and direct
-                flat = xi.reshape(S, -1)
-                npos = 1 if syn.op == "dense" else syn.input_shape[1] * syn.input_shape[2]
-                for s in range(S):
-                    vals = flat[s]
-                    ev = (np.array([bin(int(q)).count("1") for q in vals], dtype=np.int64) if pixels else vals)
-                    ev_pos = np.array([ev.sum()]) if syn.op == "dense" else ev.reshape(syn.input_shape[0], npos).sum(0)
-                    res.events[l.name][s, t] += int(ev_pos.sum())
-                    for pos in np.nonzero(ev_pos)[0]:
-                        reach = _ref_reach(syn, l.shape, int(pos))
-                        res.synops[l.name][s, t] += int(ev_pos[pos]) * len(reach)
-                        for rng in ranges:
-                            mx = max(int(np.count_nonzero((reach >= a0) & (reach < a1))) for a0, a1 in rng)
-                            if mx > 0:
-                                res.compute_cycles[l.name][s, t] += int(ev_pos[pos]) * (cyc.event + cyc.synop * mx)
+                a, events, synops, cycles = _ref_synapse(syn, src, l.shape, ranges, cyc,
+                                                         pixels=syn.source == "input" and direct)
+                acc += a
+                res.events[l.name][:, t] += events
+                res.synops[l.name][:, t] += synops
+                res.compute_cycles[l.name][:, t] += cycles
             v, hi, lo = ilif_accumulate(v, acc, bias if t == 0 else 0, vmin=vmin, vmax=vmax)
             res.compute_cycles[l.name][:, t] += update_cycles
             res.sat_hi[l.name][:, t] += hi.sum(axis=1)

@@ -82,3 +82,37 @@ def check_spike_input(program: Program, x: np.ndarray, T: int) -> np.ndarray:
     if x.size and (x.min() < 0 or x.max() > 1):
         raise SimulationInputError("spike inputs must be 0 or 1")
     return x.astype(np.int64)
+
+
+def prepare_inputs(program: Program, x: np.ndarray, labels, T: int, *, already_quantized: bool = False,
+                   frames: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The simulators' input stage: ``(x_int, labels)`` ready to run, or a :class:`SimulationInputError`.
+
+    By ``program.input.encoding``: ``"spikes"`` -> :func:`check_spike_input`; ``"sequence"`` (only with
+    ``frames``) -> :func:`check_sequence_int` if ``already_quantized`` else
+    :func:`quantize_sequence_input`; otherwise (direct) -> the integers as given, checked for shape
+    ``(samples, *input.shape)`` and range ``[0, 2**bits - 1]``, if ``already_quantized``, else
+    :func:`quantize_input`. ``frames=False`` is for a simulator without frame inputs: a sequence
+    program's inputs are then taken like direct ones. There must be at least one sample; ``labels``
+    (optional) become an ``int64`` vector, one per sample.
+    """
+    if program.input.encoding == "spikes":
+        xq = check_spike_input(program, x, T)
+    elif frames and program.input.encoding == "sequence":
+        xq = check_sequence_int(program, x, T) if already_quantized else quantize_sequence_input(program, x, T)
+    elif already_quantized:
+        xq = np.asarray(x, dtype=np.int64)
+        if xq.shape[1:] != tuple(program.input.shape):
+            raise SimulationInputError(f"inputs have shape {xq.shape[1:]}, expected {tuple(program.input.shape)}")
+        if xq.size and (xq.min() < 0 or xq.max() > (1 << program.input.bits) - 1):
+            raise SimulationInputError(f"quantized inputs outside [0, {(1 << program.input.bits) - 1}]")
+    else:
+        xq = quantize_input(program, x)
+    n = xq.shape[0]
+    if n < 1:
+        raise SimulationInputError("no input samples")
+    if labels is not None:
+        labels = np.asarray(labels).astype(np.int64).ravel()
+        if labels.shape[0] != n:
+            raise SimulationInputError(f"{labels.shape[0]} labels for {n} samples")
+    return xq, labels

@@ -201,6 +201,51 @@ def _ref_pass_ranges(layer):
     return [[per_pe[p][j] for p in range(len(chunks))] for j in range(m.passes)]
 
 
+def _ref_synapse(syn, src: np.ndarray, layer_shape, ranges, cyc, *, pixels: bool):
+    """One synapse in one step, literally (sec. 3, 6): ``(current, events, synops, compute_cycles)``.
+
+    ``src`` is the step's integer input from the synapse's source, ``(S, *source shape)``: multi-bit
+    pixels when ``pixels`` (an event per set bit, at its bit plane) or 0/1 spikes. It is pooled and
+    flattened as the synapse says; the current is the exact int64 dense / conv / transposed-conv sum,
+    ``(S, neurons)``. The counts are ``(S,)`` int64, enumerated event by event: events per input
+    position (one per spike or set bit, over the channels), synops = events x the neurons an event
+    reaches (:func:`_ref_reach`), and per event and pass (``ranges`` from :func:`_ref_pass_ranges`)
+    ``cycles.event + cycles.synop x`` the most neurons it reaches in one PE, if it reaches any there.
+    """
+    S = src.shape[0]
+    xi = np.asarray(src, dtype=np.int64)
+    if syn.pool is not None:
+        xi = _ref_pool(xi, syn.pool)
+    if syn.flatten:
+        xi = xi.reshape(S, -1)
+    w = syn.weight.astype(np.int64)
+    if syn.op == "dense":
+        a = xi.reshape(S, -1) @ w.T
+    elif syn.op == "conv2d":
+        a = _ref_conv(xi, w, syn.stride, syn.padding)
+    else:
+        a = _ref_conv_transpose(xi, w, syn.stride, syn.padding, syn.output_padding)
+    events, synops, cycles = (np.zeros(S, dtype=np.int64) for _ in range(3))
+    flat = xi.reshape(S, -1)
+    npos = 1 if syn.op == "dense" else syn.input_shape[1] * syn.input_shape[2]
+    for s in range(S):
+        vals = flat[s]
+        ev_per_elem = np.array([bin(int(v)).count("1") for v in vals], dtype=np.int64) if pixels else vals
+        if syn.op == "dense":
+            ev_pos = np.array([ev_per_elem.sum()])
+        else:
+            ev_pos = ev_per_elem.reshape(syn.input_shape[0], npos).sum(axis=0)
+        events[s] += int(ev_pos.sum())
+        for pos in np.nonzero(ev_pos)[0]:
+            reach = _ref_reach(syn, layer_shape, int(pos))
+            synops[s] += int(ev_pos[pos]) * len(reach)
+            for rng in ranges:
+                mx = max(int(np.count_nonzero((reach >= a0) & (reach < a1))) for a0, a1 in rng)
+                if mx > 0:
+                    cycles[s] += int(ev_pos[pos]) * (cyc.event + cyc.synop * mx)
+    return a.reshape(S, -1), events, synops, cycles
+
+
 class ReferenceResult:
     """Everything :func:`reference_run` observes (arrays indexed [sample, timestep])."""
 
@@ -263,45 +308,13 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
                 if syn.source == "input":
                     src = x_int if direct else x_int[:, t]
                 else:
-                    src = cur_spikes[syn.source].reshape((S,) + tuple(program.layer(syn.source).shape)).astype(np.int64)
-                xi = src
-                if syn.pool is not None:
-                    xi = _ref_pool(xi, syn.pool)
-                if syn.flatten:
-                    xi = xi.reshape(S, -1)
-                w = syn.weight.astype(np.int64)
-                if syn.op == "dense":
-                    a = xi.reshape(S, -1) @ w.T
-                elif syn.op == "conv2d":
-                    a = _ref_conv(xi, w, syn.stride, syn.padding)
-                else:
-                    a = _ref_conv_transpose(xi, w, syn.stride, syn.padding, syn.output_padding)
-                acc += a.reshape(S, -1)
-                # events and cycles, event by event (sec. 3, 6)
-                pixels = syn.source == "input" and multibit
-                flat = xi.reshape(S, -1)
-                if syn.op == "dense":
-                    npos = 1
-                else:
-                    npos = syn.input_shape[1] * syn.input_shape[2]
-                for s in range(S):
-                    vals = flat[s]
-                    if pixels:
-                        ev_per_elem = np.array([bin(int(v)).count("1") for v in vals], dtype=np.int64)
-                    else:
-                        ev_per_elem = vals
-                    if syn.op == "dense":
-                        ev_pos = np.array([ev_per_elem.sum()])
-                    else:
-                        ev_pos = ev_per_elem.reshape(syn.input_shape[0], npos).sum(axis=0)
-                    res.events[l.name][s, t] += int(ev_pos.sum())
-                    for pos in np.nonzero(ev_pos)[0]:
-                        reach = _ref_reach(syn, l.shape, int(pos))
-                        res.synops[l.name][s, t] += int(ev_pos[pos]) * len(reach)
-                        for rng in ranges[l.name]:
-                            mx = max(int(np.count_nonzero((reach >= a0) & (reach < a1))) for a0, a1 in rng)
-                            if mx > 0:
-                                res.compute_cycles[l.name][s, t] += int(ev_pos[pos]) * (cyc.event + cyc.synop * mx)
+                    src = cur_spikes[syn.source].reshape((S,) + tuple(program.layer(syn.source).shape))
+                a, events, synops, cycles = _ref_synapse(syn, src, l.shape, ranges[l.name], cyc,
+                                                         pixels=syn.source == "input" and multibit)
+                acc += a
+                res.events[l.name][:, t] += events
+                res.synops[l.name][:, t] += synops
+                res.compute_cycles[l.name][:, t] += cycles
             upd = cyc.at_update if l.mapping.unit == "at" else cyc.update
             if psn.is_psn_layer(l):  # one tap multiply-accumulate per cycle (sec. 11)
                 upd = cyc.update + psn.k_of(l) * cyc.psn_tap
