@@ -1,34 +1,19 @@
 """hwsim kernels vs the plain numpy reference, bit for bit (contract sec. 3-6)."""
 
 import os
-import subprocess
-import sys
 import textwrap
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atsnn.config import load_hardware
 from compiler.pipeline import compile_model
-from hwsim.engine import simulate
-from hwsim.inputs import quantize_input
-from hwsim.reference import reference_run
+from exact_check import assert_engine_matches_reference, first_multi_pass_program, run_without_jit
 from netgen import random_inputs, random_network
-
-FIELDS = ("events", "synops", "compute_cycles", "sat_hi", "sat_lo")
 
 
 def _compare(program, x, T):
-    xq = quantize_input(program, x)
-    ref = reference_run(program, xq, T, cl_init=0.99, tau_cl=0.995)
-    tr = simulate(program, xq, T=T, already_quantized=True, batch_size=3)
-    np.testing.assert_array_equal(tr.u, ref.u)
-    for l in program.layers:
-        np.testing.assert_array_equal(tr.layers[l.name]["spikes"], ref.spike_counts[l.name], err_msg=l.name)
-        for f in FIELDS:
-            np.testing.assert_array_equal(tr.layers[l.name][f], getattr(ref, f)[l.name], err_msg=f"{l.name}.{f}")
-    return tr, ref
+    return assert_engine_matches_reference(program, x, T, cl_init=0.99, tau_cl=0.995)
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -42,12 +27,7 @@ def test_engine_matches_reference(seed, small, T):
 
 def test_tight_memory_forces_passes_and_still_matches():
     hw = load_hardware("atsnn28-small").replace(pe={"data_memory_bytes": 64})
-    for seed in range(100):  # first (deterministic) network that needs several passes
-        net = random_network(seed, kind="residual")
-        program = compile_model(net, hw=hw, input_max=1.0)
-        if max(l.mapping.passes for l in program.layers) > 1:
-            break
-    assert max(l.mapping.passes for l in program.layers) > 1
+    seed, net, program = first_multi_pass_program(lambda s: random_network(s, kind="residual"), hw)
     _compare(program, random_inputs(net, 4, seed), 3)
 
 
@@ -71,7 +51,4 @@ def test_kernels_without_jit():
         assert not hasattr(k.neuron_update_batch, 'signatures') or True
         print('ok')
     """ % os.path.dirname(__file__))
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().endswith("ok")
+    run_without_jit(code)

@@ -1,8 +1,6 @@
 """iLIF neurons (docs/hardware.md sec. 10): hand example, engine vs reference, float vs fixed, NIR, errors."""
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -18,13 +16,12 @@ from compiler.ilif import convert_ilif, run_float_ilif, to_ilif
 from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
 from compiler.mapping import map_program_layers
 from compiler.pipeline import compile_model
+from exact_check import assert_engine_matches_reference, first_multi_pass_program, run_without_jit
 from hwsim.engine import simulate
-from hwsim.inputs import quantize_input
 from hwsim.policies import evaluate
 from hwsim.reference import reference_run
 from netgen import random_inputs, random_network
 
-FIELDS = ("events", "synops", "compute_cycles", "sat_hi", "sat_lo")
 WIDE = dict(numeric={"membrane_bits": 32, "threshold_bits": 31}, at={"membrane_bits": 32})
 
 
@@ -108,18 +105,6 @@ def _ilif_net(seed, T):
     return to_ilif(net, T)
 
 
-def _compare(program, x, T):
-    xq = quantize_input(program, x)
-    ref = reference_run(program, xq, T)
-    tr = simulate(program, xq, T=T, already_quantized=True, batch_size=3)
-    np.testing.assert_array_equal(tr.u, ref.u)
-    for l in program.layers:
-        np.testing.assert_array_equal(tr.layers[l.name]["spikes"], ref.spike_counts[l.name], err_msg=l.name)
-        for f in FIELDS:
-            np.testing.assert_array_equal(tr.layers[l.name][f], getattr(ref, f)[l.name], err_msg=f"{l.name}.{f}")
-    return tr, ref
-
-
 @settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), hw_name=st.sampled_from(["atsnn28-small", "atsnn28", "wide"]),
        T=st.integers(1, 6))
@@ -127,19 +112,14 @@ def test_engine_matches_reference(seed, hw_name, T):
     hw = load_hardware("atsnn28").replace(**WIDE) if hw_name == "wide" else load_hardware(hw_name)
     net = _ilif_net(seed, T)
     program = compile_model(net, hw=hw, input_max=1.0)
-    tr, ref = _compare(program, random_inputs(net, 4, seed), T)
+    tr, ref = assert_engine_matches_reference(program, random_inputs(net, 4, seed), T)
     assert not program.early_exit
 
 
 def test_tight_memory_passes_and_spills_still_match():
     hw = load_hardware("atsnn28-small").replace(pe={"data_memory_bytes": 64})
-    for seed in range(100):
-        net = _ilif_net(seed, 3)
-        program = compile_model(net, hw=hw, input_max=1.0)
-        if max(l.mapping.passes for l in program.layers) > 1:
-            break
-    assert max(l.mapping.passes for l in program.layers) > 1
-    _compare(program, random_inputs(net, 3, seed), 3)
+    seed, net, program = first_multi_pass_program(lambda s: _ilif_net(s, 3), hw)
+    assert_engine_matches_reference(program, random_inputs(net, 3, seed), 3)
 
 
 def test_kernels_without_jit():
@@ -167,10 +147,7 @@ def test_kernels_without_jit():
                 assert np.array_equal(tr.layers[l.name]['sat_hi'], ref.sat_hi[l.name])
         print('ok')
     """ % os.path.dirname(__file__))
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().endswith("ok")
+    run_without_jit(code)
 
 
 @pytest.fixture(scope="module")
