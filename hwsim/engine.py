@@ -77,36 +77,32 @@ def _resolve_costs(costs, dram=None) -> CostTable:
     return load_costs(costs, dram=dram)
 
 
-def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, *, T: int,
-             costs: CostTable | str | None = None, dram: str | None = None, batch_size: int | None = None,
-             progress: bool = False, already_quantized: bool = False) -> Trace:
-    """Run ``program`` on inputs ``x`` for ``T`` timesteps; see the module docstring."""
-    from atsnn.ilif import is_ilif
-    if is_ilif(program):  # accumulate and fire phases (docs/hardware.md sec. 10)
-        from hwsim.ilif import simulate_ilif
-        return simulate_ilif(program, x, labels, T=T, costs=costs, dram=dram, batch_size=batch_size,
-                             progress=progress, already_quantized=already_quantized)
+def check_T(T) -> int:
+    """``T`` as an ``int``; a :class:`SimulationInputError` unless it is an integer >= 1."""
     if not isinstance(T, (int, np.integer)) or T < 1:
         raise SimulationInputError(f"T must be an integer >= 1, not {T!r}")
-    T = int(T)
-    hw = program.hardware
-    ct = _resolve_costs(costs, dram)
-    from atsnn.psn import has_psn
-    action = ActionEnergy(hw, ct, psn=has_psn(program))
-    xq, labels = prepare_inputs(program, x, labels, T, already_quantized=already_quantized)
+    return int(T)
+
+
+def run_batches(program: Program, hw: HardwareConfig, action: ActionEnergy, tables, xq: np.ndarray, T: int,
+                batch_size: int, run_batch, *, progress: bool, desc: str, extra_fields=()):
+    """The simulators' sample loop: allocate the records, fill them batch by batch; ``(u, rec, busy, busy_norm)``.
+
+    ``u`` is ``(samples, T, C)`` int64 zeros; ``rec[layer]`` holds ``(samples, T)`` zeros for every
+    :data:`LAYER_FIELDS` (int64, float64 for the ``*_bytes``), then each ``(name, dtype)`` of
+    ``extra_fields``, then ``energy_<component>`` (float64) for every component but leakage; ``busy[layer]``
+    has one zero per PE chunk and ``busy_norm[layer]`` is 0.0. For each batch ``b0:b1`` of at most
+    ``batch_size`` samples, ``run_batch(program, hw, action, tables, weights32, xq[b0:b1], T, u[b0:b1], rec,
+    busy, busy_norm, b0, b1)`` fills them (``weights32[(layer, i)]`` = synapse ``i``'s weights as float32).
+    ``progress`` shows a tqdm bar named ``desc``.
+    """
     n = xq.shape[0]
-    tables = build_tables(program)
-    if batch_size is None:
-        from atsnn.psn import history_entries, is_psn_layer
-        frames = xq.shape[1] if program.input.encoding in ("sequence", "spikes") else 1
-        per_sample = (sum(l.neurons for l in program.layers) * 16 + int(np.prod(program.input.shape)) * 8 * frames
-                      + sum(history_entries(l) * l.neurons for l in program.layers if is_psn_layer(l)) * 8)
-        batch_size = int(max(1, min(256, (256 << 20) // max(per_sample * 8, 1))))
-    C = program.output_layer.neurons
-    u = np.zeros((n, T, C), dtype=np.int64)
-    rec = {l.name: {f: np.zeros((n, T), dtype=np.int64 if "bytes" not in f else np.float64) for f in LAYER_FIELDS}
-           for l in program.layers}
+    u = np.zeros((n, T, program.output_layer.neurons), dtype=np.int64)
+    rec = {}
     for l in program.layers:
+        rec[l.name] = {f: np.zeros((n, T), dtype=np.int64 if "bytes" not in f else np.float64) for f in LAYER_FIELDS}
+        for name, dtype in extra_fields:
+            rec[l.name][name] = np.zeros((n, T), dtype=dtype)
         for c in COMPONENTS:
             if c != "leakage":
                 rec[l.name][f"energy_{c}"] = np.zeros((n, T))
@@ -116,14 +112,41 @@ def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, 
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=n, unit="sample", desc=f"hwsim {program.name}", leave=False)
+        bar = tqdm(total=n, unit="sample", desc=desc, leave=False)
     for b0 in range(0, n, batch_size):
         b1 = min(n, b0 + batch_size)
-        _run_batch(program, hw, action, tables, weights32, xq[b0:b1], T, u[b0:b1], rec, busy, busy_norm, b0, b1)
+        run_batch(program, hw, action, tables, weights32, xq[b0:b1], T, u[b0:b1], rec, busy, busy_norm, b0, b1)
         if bar is not None:
             bar.update(b1 - b0)
     if bar is not None:
         bar.close()
+    return u, rec, busy, busy_norm
+
+
+def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, *, T: int,
+             costs: CostTable | str | None = None, dram: str | None = None, batch_size: int | None = None,
+             progress: bool = False, already_quantized: bool = False) -> Trace:
+    """Run ``program`` on inputs ``x`` for ``T`` timesteps; see the module docstring."""
+    from atsnn.ilif import is_ilif
+    if is_ilif(program):  # accumulate and fire phases (docs/hardware.md sec. 10)
+        from hwsim.ilif import simulate_ilif
+        return simulate_ilif(program, x, labels, T=T, costs=costs, dram=dram, batch_size=batch_size,
+                             progress=progress, already_quantized=already_quantized)
+    T = check_T(T)
+    hw = program.hardware
+    ct = _resolve_costs(costs, dram)
+    from atsnn.psn import has_psn
+    action = ActionEnergy(hw, ct, psn=has_psn(program))
+    xq, labels = prepare_inputs(program, x, labels, T, already_quantized=already_quantized)
+    tables = build_tables(program)
+    if batch_size is None:
+        from atsnn.psn import history_entries, is_psn_layer
+        frames = xq.shape[1] if program.input.encoding in ("sequence", "spikes") else 1
+        per_sample = (sum(l.neurons for l in program.layers) * 16 + int(np.prod(program.input.shape)) * 8 * frames
+                      + sum(history_entries(l) * l.neurons for l in program.layers if is_psn_layer(l)) * 8)
+        batch_size = int(max(1, min(256, (256 << 20) // max(per_sample * 8, 1))))
+    u, rec, busy, busy_norm = run_batches(program, hw, action, tables, xq, T, batch_size, _run_batch,
+                                          progress=progress, desc=f"hwsim {program.name}")
     in_bytes = input_load_bytes(program)
     load_cycles = math.ceil(in_bytes / hw.memory.dram_bandwidth_bytes_per_cycle)
     return Trace(program=program, costs=ct, T=T, u=u, labels=labels, layers=rec, busy=busy, busy_norm=busy_norm,
@@ -142,6 +165,51 @@ def input_frame_bytes(program: Program) -> int:
     """Bytes of one input read per timestep: the multi-bit image or frame, or the spike bitmap."""
     bits = program.input.bits if program.input.encoding in ("direct", "sequence") else 1
     return math.ceil(int(np.prod(program.input.shape)) * bits / 8)
+
+
+class StepCounters:
+    """Per-sample counters of one layer in one (accumulate) step, filled synapse by synapse (sec. 3, 6-7).
+
+    ``acc`` is the ``(B, neurons)`` float32 sum of the synapse currents (exact integers below
+    :data:`hwsim.ops.EXACT_LIMIT`); ``events``, ``synops``, ``deliveries``, ``compute`` (cycles) and
+    ``pe_busy`` ``(B, PEs)`` come from the event positions through the synapse table's accounting
+    matrix; ``glb_r`` and ``dram`` (bytes) start at 0 for the caller's traffic. All float64 but ``acc``.
+    """
+
+    def __init__(self, B: int, layer):
+        self.acc = np.zeros((B, layer.neurons), dtype=np.float32)
+        self.compute = np.zeros(B)
+        self.pe_busy = np.zeros((B, len(layer.mapping.chunk_sizes)))
+        self.synops = np.zeros(B)
+        self.deliveries = np.zeros(B)
+        self.events = np.zeros(B)
+        self.glb_r = np.zeros(B)
+        self.dram = np.zeros(B)
+
+    def add(self, current: np.ndarray, epos: np.ndarray, st, cyc) -> None:
+        """Add one synapse: its ``(B, neurons)`` current, its events per input position ``epos`` (float64)
+        counted with its table ``st`` at the cycle costs ``cyc`` (``hw.cycles``)."""
+        self.acc += current
+        self.events += epos.sum(axis=1)
+        counted = epos @ st.accounting_matrix(cyc.event, cyc.synop)
+        self.synops += counted[:, 0]
+        self.compute += counted[:, 1]
+        self.deliveries += counted[:, 2]
+        self.pe_busy += counted[:, 3:]
+
+    def exact_acc(self, layer_name: str) -> np.ndarray:
+        """``acc`` as int64, or a :class:`SimulationInputError` if it reached the float32-exact limit."""
+        acc = self.acc
+        if acc.size and max(float(acc.max()), -float(acc.min())) >= EXACT_LIMIT:
+            raise SimulationInputError(f"layer '{layer_name}': accumulator exceeds the exact range; the program "
+                                       "violates the accumulator bound (recompile)")
+        return acc.astype(np.int64)
+
+
+def transfer_cycles(hw: HardwareConfig, glb_bytes, dram_bytes):
+    """Cycles to move ``glb_bytes`` through the GLB and ``dram_bytes`` from DRAM in parallel (sec. 6)."""
+    return np.maximum(np.ceil(glb_bytes / hw.memory.glb_bandwidth_bytes_per_cycle),
+                      np.ceil(dram_bytes / hw.memory.dram_bandwidth_bytes_per_cycle))
 
 
 def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_out, rec, busy, busy_norm, b0, b1):
@@ -165,14 +233,7 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
         for l in program.layers:
             lt = tables[l.name]
             m = l.mapping
-            acc = np.zeros((B, l.neurons), dtype=np.float32)
-            compute = np.zeros(B)
-            pe_busy = np.zeros((B, len(m.chunk_sizes)))
-            synops = np.zeros(B)
-            deliveries = np.zeros(B)
-            events = np.zeros(B)
-            glb_r = np.zeros(B)
-            dram = np.zeros(B)
+            step = StepCounters(B, l)
             for si, (syn, st) in enumerate(zip(l.synapses, lt.synapses)):
                 key = (l.name, si)
                 if syn.source == "input" and direct and key in cache:
@@ -189,27 +250,20 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                                            ).astype(np.float64)
                     if syn.source == "input" and direct:
                         cache[key] = (cur, epos)
-                acc += cur
-                events += epos.sum(axis=1)
-                counted = epos @ st.accounting_matrix(cyc.event, cyc.synop)
-                synops += counted[:, 0]
-                compute += counted[:, 1]
-                deliveries += counted[:, 2]
-                pe_busy += counted[:, 3:]
+                step.add(cur, epos, st, cyc)
                 if syn.source != "input":
                     src_l = program.layer(syn.source)
                     if src_l.mapping.spikes_in_dram:
-                        dram += math.ceil(src_l.neurons / 8)
+                        step.dram += math.ceil(src_l.neurons / 8)
                     else:
-                        glb_r += math.ceil(src_l.neurons / 8)
+                        step.glb_r += math.ceil(src_l.neurons / 8)
                 elif sequence:  # a new frame every timestep, straight from DRAM (sec. 11)
-                    dram += input_frame_bytes(program)
+                    step.dram += input_frame_bytes(program)
                 else:
-                    glb_r += input_frame_bytes(program)
-            if acc.size and max(float(acc.max()), -float(acc.min())) >= EXACT_LIMIT:
-                raise SimulationInputError(f"layer '{l.name}': accumulator exceeds the exact range; the program "
-                                           "violates the accumulator bound (recompile)")
-            acc_i = acc.astype(np.int64)
+                    step.glb_r += input_frame_bytes(program)
+            acc_i = step.exact_acc(l.name)
+            compute, pe_busy, synops, deliveries = step.compute, step.pe_busy, step.synops, step.deliveries
+            events, glb_r, dram = step.events, step.glb_r, step.dram
             upd = update_cycles_per_neuron(l, hw)
             for sizes in lt.pass_sizes:
                 compute += upd * sizes.max()
@@ -235,9 +289,7 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                     dram = dram + wbytes
                 else:
                     glb_r = glb_r + wbytes
-            transfer = np.maximum(np.ceil((glb_r + glb_w) / hw.memory.glb_bandwidth_bytes_per_cycle),
-                                  np.ceil(dram / hw.memory.dram_bandwidth_bytes_per_cycle))
-            stall = np.maximum(0, transfer - compute)
+            stall = np.maximum(0, transfer_cycles(hw, glb_r + glb_w, dram) - compute)
             overhead = 0 if m.unit == "at" else cyc.layer_overhead
             r = rec[l.name]
             r["events"][b0:b1, t] = events

@@ -22,14 +22,22 @@ import numpy as np
 from numba import njit
 
 from atsnn import ilif as core
-from atsnn.errors import SimulationInputError
-from hwsim.energy import COMPONENTS
 from hwsim.inputs import prepare_inputs
-from hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
+from hwsim.ops import apply_synapse, synapse_input
 from hwsim.tables import build_tables, event_positions
 
 
 # --------------------------------------------------------------------------- kernels
+@njit(cache=True)
+def saturate(s, vmin, vmax):
+    """The contract's saturation of one value: ``(clamp(s, vmin, vmax), s > vmax, s < vmin)``, flags as 0/1."""
+    if s > vmax:
+        return vmax, 1, 0
+    if s < vmin:
+        return vmin, 0, 1
+    return s, 0, 0
+
+
 @njit(cache=True)
 def ilif_accumulate_batch(v, acc, bias_n, add_bias, vmin, vmax, counts_out):
     """In place: ``v = clamp(2 v + acc (+ bias_n))``; adds saturations to ``counts_out[:, 1:3]``."""
@@ -41,13 +49,9 @@ def ilif_accumulate_batch(v, acc, bias_n, add_bias, vmin, vmax, counts_out):
             s = 2 * v[b, n] + acc[b, n]
             if add_bias:
                 s += bias_n[n]
-            if s > vmax:
-                s = vmax
-                hi += 1
-            elif s < vmin:
-                s = vmin
-                lo += 1
-            v[b, n] = s
+            v[b, n], up, down = saturate(s, vmin, vmax)
+            hi += up
+            lo += down
         counts_out[b, 1] += hi
         counts_out[b, 2] += lo
 
@@ -61,13 +65,9 @@ def ilif_fire_batch(v, threshold, ge, vmin, vmax, spikes_out, counts_out):
         hi = 0
         lo = 0
         for n in range(nn):
-            s = 2 * v[b, n]
-            if s > vmax:
-                s = vmax
-                hi += 1
-            elif s < vmin:
-                s = vmin
-                lo += 1
+            s, up, down = saturate(2 * v[b, n], vmin, vmax)
+            hi += up
+            lo += down
             if ge:
                 fire = s >= threshold
             else:
@@ -132,47 +132,23 @@ def fire_energy(action, *, neurons: int, spikes, glb_read_bytes, glb_write_bytes
 def simulate_ilif(program, x, labels=None, *, T: int, costs=None, dram=None, batch_size=None, progress=False,
                   already_quantized=False):
     """:func:`hwsim.engine.simulate` for iLIF programs (same arguments, same Trace)."""
-    from hwsim.engine import LAYER_FIELDS, Trace, _resolve_costs
     from hwsim.energy import ActionEnergy
+    from hwsim.engine import Trace, _resolve_costs, check_T, run_batches
 
-    if not isinstance(T, (int, np.integer)) or T < 1:
-        raise SimulationInputError(f"T must be an integer >= 1, not {T!r}")
-    T = int(T)
+    T = check_T(T)
     core.check_T(program, T)
     hw = program.hardware
     ct = _resolve_costs(costs, dram)
     action = ActionEnergy(hw, ct)
     # no frame inputs here: iLIF programs take direct (multi-bit) or spike inputs
     xq, labels = prepare_inputs(program, x, labels, T, already_quantized=already_quantized, frames=False)
-    n = xq.shape[0]
     tables = build_tables(program)
     if batch_size is None:
         per_sample = sum(l.neurons for l in program.layers) * (16 + T) + int(np.prod(program.input.shape)) * 8
         batch_size = int(max(1, min(256, (256 << 20) // max(per_sample * 8, 1))))
-    C = program.output_layer.neurons
-    u = np.zeros((n, T, C), dtype=np.int64)
-    rec = {}
-    for l in program.layers:
-        rec[l.name] = {f: np.zeros((n, T), dtype=np.int64 if "bytes" not in f else np.float64) for f in LAYER_FIELDS}
-        rec[l.name]["fire_cycles"] = np.zeros((n, T), dtype=np.int64)
-        rec[l.name]["fire_energy"] = np.zeros((n, T))
-        for c in COMPONENTS:
-            if c != "leakage":
-                rec[l.name][f"energy_{c}"] = np.zeros((n, T))
-    busy = {l.name: np.zeros(len(l.mapping.chunk_sizes)) for l in program.layers}
-    busy_norm = {l.name: 0.0 for l in program.layers}
-    w32 = {(l.name, i): s.weight.astype(np.float32) for l in program.layers for i, s in enumerate(l.synapses)}
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=n, unit="sample", desc=f"hwsim {program.name} (iLIF)", leave=False)
-    for b0 in range(0, n, batch_size):
-        b1 = min(n, b0 + batch_size)
-        _run_batch(program, hw, action, tables, w32, xq[b0:b1], T, u[b0:b1], rec, busy, busy_norm, b0, b1)
-        if bar is not None:
-            bar.update(b1 - b0)
-    if bar is not None:
-        bar.close()
+    u, rec, busy, busy_norm = run_batches(program, hw, action, tables, xq, T, batch_size, _run_batch,
+                                          progress=progress, desc=f"hwsim {program.name} (iLIF)",
+                                          extra_fields=(("fire_cycles", np.int64), ("fire_energy", np.float64)))
     in_bytes = math.ceil(int(np.prod(program.input.shape)) * program.input.bits / 8)
     load_cycles = math.ceil(in_bytes / hw.memory.dram_bandwidth_bytes_per_cycle)
     notes = [f"iLIF program (T = {T}): timestep t of a layer = its accumulate step t plus its fire step t "
@@ -182,12 +158,8 @@ def simulate_ilif(program, x, labels=None, *, T: int, costs=None, dram=None, bat
                  notes=notes)
 
 
-def _transfer(hw, glb, dram):
-    return np.maximum(np.ceil(glb / hw.memory.glb_bandwidth_bytes_per_cycle),
-                      np.ceil(dram / hw.memory.dram_bandwidth_bytes_per_cycle))
-
-
 def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_norm, b0, b1):
+    from hwsim.engine import StepCounters, transfer_cycles
     B = xq.shape[0]
     direct = program.input.encoding == "direct"
     cyc = hw.cycles
@@ -211,41 +183,29 @@ def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_n
         if not integrator:
             trains[l.name] = np.zeros((B, T, l.neurons), dtype=np.uint8)
         for t in range(core.accumulate_steps(l, T)):
-            acc = np.zeros((B, l.neurons), dtype=np.float32)
-            compute = np.zeros(B)
-            pe_busy = np.zeros((B, len(m.chunk_sizes)))
-            synops = np.zeros(B)
-            deliveries = np.zeros(B)
-            events = np.zeros(B)
-            glb_r = np.zeros(B)
-            dram = np.zeros(B)
+            step = StepCounters(B, l)
             for si, (syn, st) in enumerate(zip(l.synapses, lt.synapses)):
                 if syn.source == "input":
                     if direct and t > 0:
                         continue  # the multi-bit input arrives once, at step 1 (its events are charged once)
                     src = xq if direct else xq[:, t]
-                    glb_r += in_bytes
+                    step.glb_r += in_bytes
                 else:
                     src = trains[syn.source][:, t].reshape((B,) + tuple(program.layer(syn.source).shape))
                     src_l = program.layer(syn.source)
                     if src_l.mapping.spikes_in_dram:
-                        dram += math.ceil(src_l.neurons / 8)
+                        step.dram += math.ceil(src_l.neurons / 8)
                     else:
-                        glb_r += math.ceil(src_l.neurons / 8)
+                        step.glb_r += math.ceil(src_l.neurons / 8)
                 xi = synapse_input(syn, src)
-                acc += apply_synapse(syn, xi, w32[(l.name, si)]).reshape(B, -1)
+                cur = apply_synapse(syn, xi, w32[(l.name, si)]).reshape(B, -1)
                 epos = event_positions(syn, xi, pixels=(syn.source == "input" and direct)).astype(np.float64)
-                events += epos.sum(axis=1)
-                counted = epos @ st.accounting_matrix(cyc.event, cyc.synop)
-                synops += counted[:, 0]
-                compute += counted[:, 1]
-                deliveries += counted[:, 2]
-                pe_busy += counted[:, 3:]
-            if acc.size and max(float(acc.max()), -float(acc.min())) >= EXACT_LIMIT:
-                raise SimulationInputError(f"layer '{l.name}': accumulator exceeds the exact range; the program "
-                                           "violates the accumulator bound (recompile)")
+                step.add(cur, epos, st, cyc)
+            acc = step.exact_acc(l.name)
+            compute, pe_busy, synops, deliveries = step.compute, step.pe_busy, step.synops, step.deliveries
+            events, glb_r, dram = step.events, step.glb_r, step.dram
             counts = np.zeros((B, 3), dtype=np.int64)
-            ilif_accumulate_batch(v, acc.astype(np.int64), bias_n, t == 0, np.int64(vmin), np.int64(vmax), counts)
+            ilif_accumulate_batch(v, acc, bias_n, t == 0, np.int64(vmin), np.int64(vmax), counts)
             compute += upd_cycles
             pe_busy += upd_busy[None, :]
             # accumulate-step traffic: sources, streamed weights, spilled state (sec. 6-7)
@@ -261,7 +221,7 @@ def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_n
                     dram = dram + wbytes
                 else:
                     glb_r = glb_r + wbytes
-            stall = np.maximum(0, _transfer(hw, glb_r + glb_w, dram) - compute)
+            stall = np.maximum(0, transfer_cycles(hw, glb_r + glb_w, dram) - compute)
             cycles = compute + stall + overhead
             en = accumulate_energy(action, unit=m.unit, neurons=l.neurons, deliveries=deliveries, synops=synops,
                                    glb_read_bytes=glb_r, glb_write_bytes=glb_w, dram_bytes=dram,
@@ -301,7 +261,7 @@ def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_n
                 glb_r = glb_r + spill / 2
                 glb_w = glb_w + spill / 2
             compute = np.full(B, float(upd_cycles))
-            stall = np.maximum(0, _transfer(hw, glb_r + glb_w, dram) - compute)
+            stall = np.maximum(0, transfer_cycles(hw, glb_r + glb_w, dram) - compute)
             fcyc = compute + stall + overhead
             en = fire_energy(action, neurons=l.neurons, spikes=counts[:, 0], glb_read_bytes=glb_r,
                              glb_write_bytes=glb_w, dram_bytes=dram)
