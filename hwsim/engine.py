@@ -206,6 +206,32 @@ class StepCounters:
         return acc.astype(np.int64)
 
 
+def spill_traffic(mapping, glb_r, glb_w, dram):
+    """Add one timestep's spilled neuron state (sec. 7) to the per-sample bytes; returns ``(glb_r, glb_w, dram)``.
+
+    ``mapping.spilled_state_bytes_per_timestep`` goes to DRAM when the state lives there, else half of it
+    is read and half written through the GLB. New arrays; the arguments are not changed.
+    """
+    spill = mapping.spilled_state_bytes_per_timestep
+    if mapping.state_in_dram:
+        return glb_r, glb_w, dram + spill
+    return glb_r + spill / 2, glb_w + spill / 2, dram
+
+
+def weight_traffic(mapping, hw: HardwareConfig, synops, glb_r, dram):
+    """Add the streamed weights of one step (sec. 7) to the per-sample bytes; returns ``(glb_r, dram)``.
+
+    Nothing for resident weights; else ``min(synops x weight_bits / 8, streamed_weight_bytes_per_timestep)``
+    read from DRAM or the GLB, where the mapping keeps them. New arrays; the arguments are not changed.
+    """
+    if mapping.weights_resident:
+        return glb_r, dram
+    wbytes = np.minimum(synops * hw.numeric.weight_bits / 8, mapping.streamed_weight_bytes_per_timestep)
+    if mapping.weights_in_dram:
+        return glb_r, dram + wbytes
+    return glb_r + wbytes, dram
+
+
 def transfer_cycles(hw: HardwareConfig, glb_bytes, dram_bytes):
     """Cycles to move ``glb_bytes`` through the GLB and ``dram_bytes`` from DRAM in parallel (sec. 6)."""
     return np.maximum(np.ceil(glb_bytes / hw.memory.glb_bandwidth_bytes_per_cycle),
@@ -274,21 +300,12 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                 spk, counts = update_layer(l, hw, v[l.name], acc_i, bias_n[l.name])
             spikes_now[l.name] = spk
             # traffic (contract sec. 6-7)
-            wbytes = np.minimum(synops * hw.numeric.weight_bits / 8, m.streamed_weight_bytes_per_timestep)
             spike_map = math.ceil(l.neurons / 8) if l.neuron != "integrator" else 0
             glb_w = np.full(B, 0 if m.spikes_in_dram else spike_map, dtype=np.float64)
             if m.spikes_in_dram:
                 dram = dram + spike_map
-            if m.state_in_dram:
-                dram = dram + m.spilled_state_bytes_per_timestep
-            else:
-                glb_r = glb_r + m.spilled_state_bytes_per_timestep / 2
-                glb_w = glb_w + m.spilled_state_bytes_per_timestep / 2
-            if not m.weights_resident:
-                if m.weights_in_dram:
-                    dram = dram + wbytes
-                else:
-                    glb_r = glb_r + wbytes
+            glb_r, glb_w, dram = spill_traffic(m, glb_r, glb_w, dram)
+            glb_r, dram = weight_traffic(m, hw, synops, glb_r, dram)
             stall = np.maximum(0, transfer_cycles(hw, glb_r + glb_w, dram) - compute)
             overhead = 0 if m.unit == "at" else cyc.layer_overhead
             r = rec[l.name]

@@ -159,7 +159,7 @@ def simulate_ilif(program, x, labels=None, *, T: int, costs=None, dram=None, bat
 
 
 def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_norm, b0, b1):
-    from hwsim.engine import StepCounters, transfer_cycles
+    from hwsim.engine import StepCounters, spill_traffic, transfer_cycles, weight_traffic
     B = xq.shape[0]
     direct = program.input.encoding == "direct"
     cyc = hw.cycles
@@ -177,7 +177,6 @@ def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_n
         upd_cycles = upd * sum(int(s.max()) for s in lt.pass_sizes)
         upd_busy = upd * sum(s for s in lt.pass_sizes)
         overhead = 0 if m.unit == "at" else cyc.layer_overhead
-        spill = m.spilled_state_bytes_per_timestep
         spike_map = 0 if integrator else math.ceil(l.neurons / 8)
         r = rec[l.name]
         if not integrator:
@@ -209,18 +208,8 @@ def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_n
             compute += upd_cycles
             pe_busy += upd_busy[None, :]
             # accumulate-step traffic: sources, streamed weights, spilled state (sec. 6-7)
-            wbytes = np.minimum(synops * hw.numeric.weight_bits / 8, m.streamed_weight_bytes_per_timestep)
-            glb_w = np.zeros(B)
-            if m.state_in_dram:
-                dram = dram + spill
-            else:
-                glb_r = glb_r + spill / 2
-                glb_w = glb_w + spill / 2
-            if not m.weights_resident:
-                if m.weights_in_dram:
-                    dram = dram + wbytes
-                else:
-                    glb_r = glb_r + wbytes
+            glb_r, glb_w, dram = spill_traffic(m, glb_r, np.zeros(B), dram)
+            glb_r, dram = weight_traffic(m, hw, synops, glb_r, dram)
             stall = np.maximum(0, transfer_cycles(hw, glb_r + glb_w, dram) - compute)
             cycles = compute + stall + overhead
             en = accumulate_energy(action, unit=m.unit, neurons=l.neurons, deliveries=deliveries, synops=synops,
@@ -254,12 +243,7 @@ def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_n
             # fire-step traffic: the spike map of this step (one step buffered: the phases are pipelined)
             glb_w = np.full(B, 0.0 if m.spikes_in_dram else float(spike_map))
             dram = np.full(B, float(spike_map) if m.spikes_in_dram else 0.0)
-            glb_r = np.zeros(B)
-            if m.state_in_dram:
-                dram = dram + spill
-            else:
-                glb_r = glb_r + spill / 2
-                glb_w = glb_w + spill / 2
+            glb_r, glb_w, dram = spill_traffic(m, np.zeros(B), glb_w, dram)
             compute = np.full(B, float(upd_cycles))
             stall = np.maximum(0, transfer_cycles(hw, glb_r + glb_w, dram) - compute)
             fcyc = compute + stall + overhead
