@@ -15,38 +15,9 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from cocotb_common import clock_and_reset, settings
-from hwsim.ilif_reference import ilif_accumulate, ilif_fire
-from hwsim.reference import neuron_update
-from rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE, pe_depth
-
-
-class Model:
-    """Membrane and accumulator of the PE's first entries, and the expected UPDATE result."""
-
-    def __init__(self, hw, n_addr):
-        self.hw = hw
-        self.v = [0] * n_addr
-        self.acc = [0] * n_addr
-
-    def update(self, addr, cfg):
-        hw = self.hw
-        v, a = np.array([self.v[addr]]), np.array([self.acc[addr]])
-        if cfg["ilif"] and cfg["fire_phase"]:
-            vn, z, hi, lo = ilif_fire(v, threshold=cfg["threshold"], comparator=">" if cfg["strict"] else ">=",
-                                      vmin=hw.membrane_min, vmax=hw.membrane_max)
-        elif cfg["ilif"]:
-            vn, hi, lo = ilif_accumulate(v, a, cfg["bias"], vmin=hw.membrane_min, vmax=hw.membrane_max)
-            z = np.zeros(1, dtype=np.uint8)
-            self.acc[addr] = 0
-        else:
-            vn, z, hi, lo = neuron_update(v, a, cfg["bias"], threshold=cfg["threshold"], leak_shift=cfg["leak_shift"],
-                                          reset="to_value" if cfg["hard_reset"] else "subtract",
-                                          v_reset=cfg["v_reset"], comparator=">" if cfg["strict"] else ">=",
-                                          vmin=hw.membrane_min, vmax=hw.membrane_max)
-            self.acc[addr] = 0
-        self.v[addr] = int(vn[0])
-        return int(vn[0]), int(z[0]), int(hi[0]), int(lo[0])
+from cocotb_common import (PeModel, UpdateHandshake, clock_and_reset, draw_acc, issue_acc, issue_load, set_inputs,
+                           settings, update_result)
+from rtl.pe import CMD_NOP, CMD_UPDATE, pe_depth
 
 
 def _config(rng, hw, profile):
@@ -86,8 +57,7 @@ def _directed(hw):
 
 async def _update(dut, model, addr, cfg, log):
     """Issue an UPDATE at ``addr`` and check it two cycles later; returns the result."""
-    for k_, val in cfg.items():
-        getattr(dut, k_).value = val
+    set_inputs(dut, cfg)
     dut.addr.value = addr
     dut.cmd.value = CMD_UPDATE
     expect = model.update(addr, cfg)
@@ -96,7 +66,7 @@ async def _update(dut, model, addr, cfg, log):
     dut.cmd.value = CMD_NOP
     await FallingEdge(dut.clk)
     assert int(dut.valid.value) == 1, f"{log}: valid"
-    got = (dut.v_out.value.to_signed(), int(dut.spike.value), int(dut.sat_hi.value), int(dut.sat_lo.value))
+    got = update_result(dut)
     assert got == expect, f"{log}: got {got}, expected {expect} (config {cfg})"
     return got
 
@@ -106,16 +76,10 @@ async def _corners(dut, hw, model):
     for over, v, accs, fire_phase in _directed(hw):
         cfg = dict(threshold=1, leak_shift=0, bias=0, hard_reset=0, v_reset=0, strict=0, ilif=1, fire_phase=fire_phase)
         cfg.update(over)
-        dut.addr.value = 0
-        dut.cmd.value = CMD_LOAD
-        dut.w_data.value = v
-        model.v[0], model.acc[0] = v, 0
+        issue_load(dut, model, 0, v)
         await FallingEdge(dut.clk)
         for w, k in accs:
-            dut.cmd.value = CMD_ACC
-            dut.w.value = w
-            dut.k.value = k
-            model.acc[0] += w << k
+            issue_acc(dut, model, 0, w, k)
             await FallingEdge(dut.clk)
             assert dut.acc_out.value.to_signed() == model.acc[0], f"corner {n}: accumulator"
         await _update(dut, model, 0, cfg, f"corner {n} (load {v}, accs {accs})")
@@ -131,71 +95,43 @@ async def pe_ilif_random(dut):
     hw, n_cycles, profile, rng = settings("PE", "CYCLES", 10000)
     await clock_and_reset(dut, {"cmd": CMD_NOP, "ilif": 0, "fire_phase": 0})
     n_addr = min(8, pe_depth(hw))
-    model = Model(hw, n_addr)
+    model = PeModel(hw, n_addr)
     corners = await _corners(dut, hw, model) if profile == "corners" else 0
+    pipe = UpdateHandshake()
     cfg = _config(rng, hw, profile)
-    busy = valid = False
-    pending = expect = None
-    updates = checked = acc_checked = 0
+    updates = acc_checked = 0
     modes = [0, 0, 0]
     acc_expect = None
     for cyc in range(n_cycles):
         await FallingEdge(dut.clk)
-        assert int(dut.ready.value) == (0 if busy else 1), f"cycle {cyc}: ready"
-        assert int(dut.valid.value) == (1 if valid else 0), f"cycle {cyc}: valid"
-        if valid:
-            got = (dut.v_out.value.to_signed(), int(dut.spike.value), int(dut.sat_hi.value), int(dut.sat_lo.value))
-            assert got == expect, f"cycle {cyc}: got {got}, expected {expect} (config {cfg})"
-            checked += 1
         if acc_expect is not None:
             assert dut.acc_out.value.to_signed() == acc_expect, f"cycle {cyc}: accumulator read-back"
             acc_checked += 1
             acc_expect = None
-        valid = False
-        if busy:  # second update cycle finishes now
-            busy, valid, expect = False, True, pending
-            dut.cmd.value = CMD_NOP
+        if pipe.cycle(dut, cyc, cfg):
             continue
         if cyc % 997 == 0:
             cfg = _config(rng, hw, profile)
         cfg["fire_phase"] = int(rng.integers(0, 2))
-        for k_, val in cfg.items():
-            getattr(dut, k_).value = val
+        set_inputs(dut, cfg)
         r = rng.random()
         addr = int(rng.integers(0, n_addr))
         dut.addr.value = addr
         if r < 0.5:
-            if profile == "pos_sat":
-                w = int(rng.integers(hw.weight_max - 20, hw.weight_max + 1))
-            elif profile == "neg_sat":
-                w = int(rng.integers(hw.weight_min, hw.weight_min + 20))
-            else:
-                w = int(rng.integers(hw.weight_min, hw.weight_max + 1))
-            k = int(rng.integers(0, hw.numeric.input_bits))
-            if abs(model.acc[addr] + (w << k)) > hw.accumulator_max // 2:  # the contract's no-overflow guarantee
-                k = 0
-                w = -int(np.sign(model.acc[addr])) * abs(w)
-            dut.cmd.value = CMD_ACC
-            dut.w.value = int(w)
-            dut.k.value = k
-            model.acc[addr] += int(w) << k
+            issue_acc(dut, model, addr, *draw_acc(rng, hw, profile, model.acc[addr]))
         elif r < 0.88:
-            dut.cmd.value = CMD_UPDATE
-            pending = model.update(addr, cfg)
-            busy = True
+            pipe.issue_update(dut, addr, model.update(addr, cfg))
             updates += 1
             modes[0 if not cfg["ilif"] else 1 + cfg["fire_phase"]] += 1
         elif r < 0.97:
             choice = rng.random()
             val = (int(rng.choice(_interesting(hw, cfg["threshold"]))) if choice < 0.6
                    else int(rng.integers(hw.membrane_min, hw.membrane_max + 1)))
-            dut.cmd.value = CMD_LOAD
-            dut.w_data.value = val
-            model.v[addr], model.acc[addr] = val, 0
+            issue_load(dut, model, addr, val)
         else:
             dut.cmd.value = CMD_NOP
             acc_expect = model.acc[addr]  # combinational read of the held address after this edge
-    assert checked > 0
+    assert pipe.checked > 0
     dut._log.info(f"{corners} directed corners, {n_cycles} random cycles, {updates} updates (IF/LIF {modes[0]}, "
-                  f"iLIF accumulate {modes[1]}, iLIF fire {modes[2]}), {checked} results and {acc_checked} "
+                  f"iLIF accumulate {modes[1]}, iLIF fire {modes[2]}), {pipe.checked} results and {acc_checked} "
                   f"accumulator reads checked, profile {profile}")

@@ -20,7 +20,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from cocotb_common import clock_and_reset, settings
+from cocotb_common import clock_and_reset, draw_acc, settings
 from hwsim.psn_reference import psn_update
 from rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE
 from rtl.pe_psn import psn_history_depth, psn_shift_bits, psn_update_cycles
@@ -197,14 +197,6 @@ def _layer(rng, hw, profile):
         strict=int(rng.integers(0, 2)), bias=0)
 
 
-def _weight(rng, hw, profile):
-    if profile == "pos_sat":
-        return int(rng.integers(hw.weight_max - 20, hw.weight_max + 1))
-    if profile == "neg_sat":
-        return int(rng.integers(hw.weight_min, hw.weight_min + 20))
-    return int(rng.integers(hw.weight_min, hw.weight_max + 1))
-
-
 def _bias(rng, hw, profile):
     if profile == "pos_sat":
         return int(rng.integers(0, hw.bias_max + 1))
@@ -328,11 +320,7 @@ async def pe_psn_random(dut):
         r = rng.random()
         addr = int(rng.integers(0, n_addr))
         if r < 0.55:
-            w = _weight(rng, hw, profile)
-            kb = int(rng.integers(0, hw.numeric.input_bits))
-            if abs(model.acc[addr] + (w << kb)) > hw.accumulator_max // 2:  # the contract's no-overflow guarantee
-                kb, w = 0, -int(np.sign(model.acc[addr])) * abs(w)
-            await drv.acc(addr, w, kb)
+            await drv.acc(addr, *draw_acc(rng, hw, profile, model.acc[addr]))
         elif r < 0.85:
             c = dict(cfg, bias=_bias(rng, hw, profile))
             await drv.update(addr, c, tune=int(rng.integers(-1, 2)) if rng.random() < 0.35 else None)
