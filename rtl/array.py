@@ -433,13 +433,23 @@ class ArrayTop(wiring.Component):
         cfg_kind = self.cfg_addr[ib:ib + kb]
         cfg_unit = self.cfg_addr[ib + kb:]
 
+        kind_hits = {}
+
+        def kind_hit(kind, depth):
+            """``cfg_kind == kind`` and an index within ``depth``: decoded once, shared by every unit."""
+            if (kind, depth) not in kind_hits:
+                hit = Signal(name=f"cfg_hit{kind}_{depth}")
+                m.d.comb += hit.eq((cfg_kind == kind) & (cfg_idx < depth))
+                kind_hits[kind, depth] = hit
+            return kind_hits[kind, depth]
+
         def loaded_memory(name, shape, depth, sel, kind):
             """A parameter memory written through the configuration port, read combinationally."""
             mem = Memory(shape=shape, depth=depth, init=[])
             m.submodules[name] = mem
             wp = mem.write_port()
             m.d.comb += [wp.addr.eq(cfg_idx), Value.cast(wp.data).eq(self.cfg_data),
-                         wp.en.eq(sel & (cfg_kind == kind) & (cfg_idx < depth))]
+                         wp.en.eq(sel & kind_hit(kind, depth))]
             return mem.read_port(domain="comb")
 
         def loaded_register(shape, name, sel, kind, index):
@@ -532,11 +542,53 @@ class ArrayTop(wiring.Component):
                 m.d.sync += cnt_port.eq(0)
             with m.Elif(fsm_capture_first[k]):
                 m.d.sync += cnt_port.eq(cnt_port + pop)
-        for pe in pes:  # defaults
-            m.d.comb += pe.cmd.eq(CMD_NOP)
-
-        def layer_params(pe, k):
-            m.d.comb += [getattr(pe, name).eq(reg) for name, reg in layer_regs[k].items()]
+        # PE inputs are computed once and shared by every PE (per-PE logic is only the PE's own memory
+        # reads and its command, gated by its slice size in the current layer): the FSM states set
+        # the st_* flags and the current event's table row, layer, bit and slot address
+        st_init, st_synop, st_update = Signal(), Signal(), Signal()
+        g_idx = Signal.like(maxconn_rd.addr, name="ev_idx")  # current event's row in the per-event tables
+        g_kbit = Signal.like(pe0.k, name="ev_kbit")  # bit of the pixel (input events)
+        g_k = Signal.like(li_sig, name="cur_layer")
+        g_base = Signal(range(max(L.slots, 2)), name="cur_base")  # first local entry of the current layer
+        g_slot = Signal(max(len(j), g_base.shape().width) + 1, name="cur_slot")  # INIT: j; UPDATE: base + j
+        m.d.comb += g_k.eq(li_sig)
+        with m.Switch(g_k):
+            for k, li in enumerate(layer_info):
+                with m.Case(k):
+                    m.d.comb += g_base.eq(li["base"])
+        m.d.comb += g_slot.eq(Mux(st_init, j, g_base + j))
+        g_par = {name: Signal.like(reg, name=f"cur_{name}") for name, reg in layer_regs[0].items()}
+        with m.Switch(g_k):
+            for k in range(len(layer_info)):
+                with m.Case(k):
+                    m.d.comb += [g_par[name].eq(reg) for name, reg in layer_regs[k].items()]
+        # per distinct pattern of slice sizes over the layers, the current layer's size
+        patterns = sorted({tuple(int(li["sizes"][p]) for li in layer_info) for p in range(P)})
+        limits = {}
+        for pat in patterns:
+            lim = Signal(range(max(pat) + 1), name="slice_" + "_".join(map(str, pat)))
+            with m.Switch(g_k):
+                for k, n in enumerate(pat):
+                    with m.Case(k):
+                        m.d.comb += lim.eq(n)
+            limits[pat] = lim
+        m.d.comb += maxconn_rd.addr.eq(g_idx)
+        for p, pe in enumerate(pes):
+            conn, pair, slot = ports[p]["conn"], ports[p]["pair"], ports[p]["slot"]
+            lim = limits[tuple(int(li["sizes"][p]) for li in layer_info)]
+            m.d.comb += [conn.addr.eq(g_idx), pair.addr.eq(conn.data.off + j), slot.addr.eq(g_slot),
+                         pe.addr.eq(Mux(st_synop, g_base + pair.data.neuron, g_slot)),
+                         pe.w.eq(pair.data.weight), pe.k.eq(g_kbit), pe.w_data.eq(slot.data.v_init),
+                         pe.bias.eq(slot.data.bias)]
+            m.d.comb += [getattr(pe, name).eq(sig) for name, sig in g_par.items()]
+            with m.If(st_init):
+                m.d.comb += pe.cmd.eq(CMD_LOAD)
+            with m.Elif(st_synop & (lim != 0) & (j < conn.data.cnt)):
+                m.d.comb += pe.cmd.eq(CMD_ACC)
+            with m.Elif(st_update & (cnt == 0) & (j < lim)):
+                m.d.comb += pe.cmd.eq(CMD_UPDATE)
+            with m.Else():
+                m.d.comb += pe.cmd.eq(CMD_NOP)
 
         def phase_mask(pi: int):
             """Events of phase ``pi``: its source's spikes (or set pixel bits) that reach some neuron."""
@@ -557,11 +609,8 @@ class ArrayTop(wiring.Component):
                     m.d.sync += [cycles.eq(0), t.eq(0), j.eq(0), self.done.eq(0)]
                     m.next = "INIT"
             with m.State("INIT"):  # LOAD v_init into every PE neuron entry (before the counter starts)
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), st_init.eq(1)]
                 total = L.slots
-                for p, pe in enumerate(pes):
-                    rd = ports[p]["slot"]
-                    m.d.comb += [rd.addr.eq(j), pe.cmd.eq(CMD_LOAD), pe.addr.eq(j), pe.w_data.eq(rd.data.v_init)]
                 for c in range(C):
                     m.d.sync += [at_acc[c].eq(0), at_u[c].eq(out_vinit[c])]
                 with m.If(j == total - 1):
@@ -594,42 +643,24 @@ class ArrayTop(wiring.Component):
                                 m.next = "UPDATE"
                             else:  # the layer's next synapse (one bookkeeping cycle)
                                 m.d.sync += [ph.eq(pi + 1), mask.eq(phase_mask(pi + 1))]
-            with m.State("SYNOP"):
-                m.d.comb += self.busy.eq(1)
+            with m.State("SYNOP"):  # each PE holding neurons of the layer accumulates its next reached neuron
+                m.d.comb += [self.busy.eq(1), st_synop.eq(1)]
                 for pi, info in enumerate(phases):
                     with m.If(ph == pi):
-                        li = layer_info[info["k"]]
                         if info["src"] == "input":
                             ev, kbit = cur // self.in_bits, cur % self.in_bits
                         else:
                             ev, kbit = cur, 0
-                        idx = info["tab"] + ev
-                        m.d.comb += maxconn_rd.addr.eq(idx)
-                        for p, pe in enumerate(pes):
-                            if li["sizes"][p] == 0:
-                                continue  # idle in this layer
-                            conn, pair = ports[p]["conn"], ports[p]["pair"]
-                            m.d.comb += [conn.addr.eq(idx), pair.addr.eq(conn.data.off + j)]
-                            with m.If(j < conn.data.cnt):
-                                m.d.comb += [pe.cmd.eq(CMD_ACC), pe.addr.eq(li["base"] + pair.data.neuron),
-                                             pe.w.eq(pair.data.weight), pe.k.eq(kbit)]
+                        m.d.comb += [g_idx.eq(info["tab"] + ev), g_kbit.eq(kbit), g_k.eq(info["k"])]
                 with m.If(j + 1 >= maxconn_rd.data):
                     m.next = "EVENT"
                 with m.Else():
                     m.d.sync += j.eq(j + 1)
             with m.State("UPDATE"):  # 2 cycles per neuron slot: issue, then the PE's second cycle
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), st_update.eq(1)]
                 for k, li in enumerate(layer_info):
                     with m.If(li_sig == k):
-                        for p, pe in enumerate(pes):
-                            if li["sizes"][p] == 0:
-                                continue  # idle in this layer
-                            layer_params(pe, k)
-                            with m.If((cnt == 0) & (j < int(li["sizes"][p]))):
-                                m.d.comb += [pe.cmd.eq(CMD_UPDATE), pe.addr.eq(li["base"] + j)]
-                            rd = ports[p]["slot"]
-                            m.d.comb += [rd.addr.eq(li["base"] + j), pe.bias.eq(rd.data.bias)]
-                            # the result is valid one cycle after the PE's second cycle: capture it then
+                        # the result is valid one cycle after the PE's second cycle: capture it then
                         with m.If(cnt == 0):
                             m.d.sync += cnt.eq(1)
                         with m.Else():
