@@ -16,7 +16,7 @@ def built(build_root):
     return verilator_build(build_root, "at", AtUnit(hw), TOP, hw)
 
 
-@pytest.mark.parametrize("profile, steps, seed", [("random", 2500, 1), ("ties", 300, 2), ("far", 300, 3),
+@pytest.mark.parametrize("profile, steps, seed", [("random", 4000, 1), ("ties", 300, 2), ("far", 300, 3),
                                                   ("first", 100, 4), ("never", 100, 5)])
 def test_at_cosim(built, tmp_path, profile, steps, seed):
     cocotb_run(built, "cocotb_at", tmp_path, AT_PROFILE=profile, AT_STEPS=steps, AT_SEED=seed)
