@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     y = rs.add_parser("synth", help="Yosys synth_xilinx resource report (PE, iLIF PE, PSN PE, AT unit, array) "
                                              "against an XC7A100T")
     y.add_argument("--hw", default=None, help="hardware preset or TOML file")
+    y.add_argument("--program", default=None,
+                   help="compiled Program directory: synthesise the array top generated for it, on the program's "
+                        "hardware (without it the array row is extrapolated from the blocks)")
     y.add_argument("-o", "--out", default=None, help="directory for synth.md and synth.csv")
     y.set_defaults(func=_synth)
 
@@ -27,9 +30,18 @@ def _synth(args) -> int:
     import pandas as pd
 
     from atsnn.config import load_hardware
+    from atsnn.errors import RtlError
+    from atsnn.program import load_program
     from rtl.synth import report_markdown, synth_report
-    hw = load_hardware(args.hw)
-    rows = synth_report(hw)
+    program = load_program(args.program) if args.program else None
+    if program is not None:
+        hw = program.hardware
+        if args.hw is not None and load_hardware(args.hw) != hw:
+            raise RtlError(f"--hw {args.hw}: program '{program.name}' is compiled for hardware '{hw.name}' "
+                           "(omit --hw; the array is synthesised on the program's hardware)")
+    else:
+        hw = load_hardware(args.hw)
+    rows = synth_report(hw, program)
     md = report_markdown(hw, rows)
     print(md)
     if args.out:

@@ -5,9 +5,11 @@ to LUT mapping, maps LUTs with the built-in ``abc -luts`` (the same LUT sizes ``
 7-series), then finishes with ``synth_xilinx``'s own ``finalize`` and ``check`` steps.
 
 Counts per PE (the IF/LIF PE, the PE with the iLIF mode and the sliding-PSN PE) and for the AT unit
-are synthesised (in parallel, one Yosys process per block); the whole array (``pe_count`` PEs + AT
-units) is extrapolated from the IF/LIF PE and the AT unit and labelled so (the generated array top is
-program-specific and not synthesised here). Compared against an XC7A100T-class part.
+are synthesised (in parallel, one Yosys process per block). The whole array: with a compiled Program,
+the array top generated for it (``rtl.array.ArrayTop``: the PEs, the AT unit, the per-PE parameter
+memories, the controller and the host port) is synthesised too, on the program's hardware; without
+one, the array row is extrapolated as ``pe_count`` IF/LIF PEs + the AT units and labelled so (it
+leaves out the parameter memories and the controller). Compared against an XC7A100T-class part.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +58,12 @@ class Resources:
 
 
 def parse_stat(text: str) -> Resources:
+    """Cell counts of Yosys ``stat`` output. For a design with submodules (the array top keeps its PEs
+    and AT unit as modules) only the ``design hierarchy`` totals are counted: the per-module sections
+    before them would count every submodule twice."""
+    if "=== design hierarchy ===" in text:
+        text = text.split("=== design hierarchy ===", 1)[1]
+        text = text.rsplit("Count including submodules.", 1)[-1]
     cells: dict[str, int] = {}
     for m in re.finditer(r"^\s+(\d+)\s+(\S+)\s*$", text, flags=re.M):
         cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
@@ -79,18 +88,39 @@ def yosys_bin() -> str:
     return exe
 
 
-def synthesize(verilog: str, top: str) -> Resources:
-    """Run the flow on one module's Verilog text; returns its resources."""
+def yosys_stat(verilog: str, top: str, *, timeout: float | None = None) -> str:
+    """Run the flow on one module's Verilog text; returns Yosys' ``stat`` output (``timeout`` in seconds)."""
     with tempfile.TemporaryDirectory(prefix="atsnn-synth-") as d:
         work = Path(d)
         (work / f"{top}.v").write_text(verilog)
         (work / "flow.ys").write_text(SCRIPT.format(src=f"{top}.v", top=top))
-        r = subprocess.run([yosys_bin(), "-q", "-s", "flow.ys"], cwd=work, capture_output=True, text=True)
+        try:
+            r = subprocess.run([yosys_bin(), "-q", "-s", "flow.ys"], cwd=work, capture_output=True, text=True,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RtlError(f"Yosys synthesis of {top} did not finish within {timeout:g} s") from None
         stat = work / "stat.txt"
         if r.returncode != 0 or not stat.exists():
             msg = (r.stderr or r.stdout).strip().splitlines()
             raise RtlError(f"Yosys synthesis of {top} failed: {msg[-1] if msg else 'no statistics written'}")
-        return parse_stat(stat.read_text())
+        return stat.read_text()
+
+
+def synthesize(verilog: str, top: str, *, timeout: float | None = None) -> Resources:
+    """Run the flow on one module's Verilog text; returns its resources (``timeout`` in seconds)."""
+    return parse_stat(yosys_stat(verilog, top, timeout=timeout))
+
+
+def kept_instances(stat: str, top: str, prefix: str) -> int:
+    """Submodules ``<top>.<prefix><n>`` left in a synthesised design (``stat``'s design hierarchy). The
+    array top's PEs that hold no neuron of the program drive nothing that is read: synthesis removes them."""
+    return len(set(re.findall(rf"^\s+\d+\s+{re.escape(top)}\.{re.escape(prefix)}(\d+)\s*$", stat, flags=re.M)))
+
+
+def _timed_stat(verilog: str, top: str, timeout: float | None) -> tuple[str, float]:
+    t0 = time.perf_counter()
+    stat = yosys_stat(verilog, top, timeout=timeout)
+    return stat, time.perf_counter() - t0
 
 
 #: synthesised blocks and their report rows, in report order
@@ -98,26 +128,57 @@ BLOCK_ROWS = (("atsnn_pe", "PE (one)"), ("atsnn_pe_ilif", "PE with iLIF mode (on
               ("atsnn_pe_psn", "PE sliding PSN (one)"), ("atsnn_at", "AT unit"))
 
 
-def synth_report(hw: HardwareConfig) -> list[dict]:
-    """Rows: PE, PE with iLIF mode, sliding-PSN PE, AT unit, and the extrapolated array (from the IF/LIF
-    PE, which the array top instantiates), each with the XC7A100T utilisation."""
+def array_label(hw: HardwareConfig, program=None) -> str:
+    """Report label of the array row: synthesised for ``program``, or extrapolated from the blocks."""
+    shape = f"array {hw.array.rows}x{hw.array.cols}"
+    if program is not None:
+        return f"{shape} for {program.name} (synthesised)"
+    return (f"{shape} (extrapolated: {hw.pe_count} PE + {hw.array.at_units} AT; no parameter memories or "
+            "controller)")
+
+
+def synth_report(hw: HardwareConfig, program=None, *, timeout: float | None = None) -> list[dict]:
+    """Rows: PE, PE with iLIF mode, sliding-PSN PE, AT unit, and the array, each with the XC7A100T
+    utilisation and the Yosys time (``yosys_s``; blocks run in parallel).
+
+    With ``program`` (a compiled Program; ``hw`` must be its hardware) the array row is the array top
+    generated for it, synthesised (``method`` "synthesised"); raises :class:`RtlError` naming the layer
+    when the array top does not support the program. Without, it is extrapolated from the IF/LIF PE,
+    which the array top instantiates, and the AT unit (``method`` "extrapolated").
+    """
     from rtl.export import blocks, verilog_text
+    texts = {}
+    if program is not None:
+        from rtl.array import ArrayTop, array_layout
+        if program.hardware != hw:
+            raise RtlError(f"program '{program.name}' is compiled for hardware '{program.hardware.name}', "
+                           f"not '{hw.name}'")
+        layout = array_layout(program)  # the unsupported-program error, before any synthesis starts
+        texts["atsnn_array"] = verilog_text(ArrayTop(program, layout), "atsnn_array")
     b = blocks(hw)
-    texts = {top: verilog_text(b[top](), top) for top, _ in BLOCK_ROWS}
+    texts.update({top: verilog_text(b[top](), top) for top, _ in BLOCK_ROWS})
     with ThreadPoolExecutor(max_workers=max(1, min(len(texts), os.cpu_count() or 1))) as pool:
-        futures = {top: pool.submit(synthesize, text, top) for top, text in texts.items()}
-        res = {top: f.result() for top, f in futures.items()}
-    array = res["atsnn_pe"].scaled(hw.pe_count) + res["atsnn_at"].scaled(hw.array.at_units)
+        # the array (by far the longest) is submitted first
+        futures = {top: pool.submit(_timed_stat, text, top, timeout) for top, text in texts.items()}
+        stats = {top: f.result() for top, f in futures.items()}
+    res = {top: (parse_stat(stat), secs) for top, (stat, secs) in stats.items()}
+    if program is not None:
+        array = res["atsnn_array"]
+        pes = kept_instances(stats["atsnn_array"][0], "atsnn_array", "pe")
+    else:
+        array = (res["atsnn_pe"][0].scaled(hw.pe_count) + res["atsnn_at"][0].scaled(hw.array.at_units), 0.0)
+        pes = hw.pe_count
     rows = []
-    for name, r in [(label, res[top]) for top, label in BLOCK_ROWS] + [
-            (f"array {hw.array.rows}x{hw.array.cols} (extrapolated: {hw.pe_count} PE + "
-             f"{hw.array.at_units} AT)", array)]:
+    for name, (r, secs), method in [(label, res[top], "synthesised") for top, label in BLOCK_ROWS] + [
+            (array_label(hw, program), array, "synthesised" if program is not None else "extrapolated")]:
         fits = (r.lut <= XC7A100T["lut"] and r.lutram <= XC7A100T["lutram"] and r.ff <= XC7A100T["ff"]
                 and r.bram36 <= XC7A100T["bram36"] and r.dsp <= XC7A100T["dsp"])
         rows.append(dict(block=name, lut=r.lut, lutram=r.lutram, ff=r.ff, bram36=r.bram36, dsp=r.dsp,
                          lut_pct=100 * r.lut / XC7A100T["lut"], ff_pct=100 * r.ff / XC7A100T["ff"],
                          bram_pct=100 * r.bram36 / XC7A100T["bram36"], dsp_pct=100 * r.dsp / XC7A100T["dsp"],
-                         fits_xc7a100t=fits))
+                         lutram_pct=100 * r.lutram / XC7A100T["lutram"], fits_xc7a100t=fits, method=method,
+                         yosys_s=round(secs, 1)))
+    rows[-1]["pes"] = pes  # PE instances in the array row (after synthesis, when synthesised)
     return rows
 
 
@@ -125,9 +186,18 @@ def report_markdown(hw: HardwareConfig, rows: list[dict]) -> str:
     lines = [f"# FPGA resources ({hw.name}, Yosys synth_xilinx, xc7)", "",
              "| block | LUT | of which LUTRAM | FF | BRAM36 | DSP | fits XC7A100T |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['block']} | {r['lut']} ({r['lut_pct']:.1f} %) | {r['lutram']} | {r['ff']} "
-                     f"({r['ff_pct']:.1f} %) | {r['bram36']:g} ({r['bram_pct']:.1f} %) | {r['dsp']} "
+        lines.append(f"| {r['block']} | {r['lut']} ({r['lut_pct']:.1f} %) | {r['lutram']} ({r['lutram_pct']:.1f} %) "
+                     f"| {r['ff']} ({r['ff_pct']:.1f} %) | {r['bram36']:g} ({r['bram_pct']:.1f} %) | {r['dsp']} "
                      f"({r['dsp_pct']:.1f} %) | {'yes' if r['fits_xc7a100t'] else 'no'} |")
     lines += ["", f"XC7A100T capacity: {XC7A100T['lut']} LUT ({XC7A100T['lutram']} usable as LUTRAM), "
                   f"{XC7A100T['ff']} FF, {XC7A100T['bram36']} RAMB36, {XC7A100T['dsp']} DSP48E1."]
+    arr = rows[-1]
+    if arr["method"] == "synthesised":
+        lines.append(f"The array row is the array top generated for the program, synthesised (Yosys "
+                     f"{arr['yosys_s']:.0f} s): {arr['pes']} of its {hw.pe_count} PEs remain (a PE holding no "
+                     "neuron of the program drives nothing that is read and is removed), with their parameter "
+                     "memories, the controller and the AT unit.")
+    else:
+        lines.append("The array row is extrapolated from the blocks (PEs and AT units only); "
+                     "`--program PROG` synthesises the array top generated for a compiled program.")
     return "\n".join(lines) + "\n"

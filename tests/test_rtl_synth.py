@@ -1,4 +1,5 @@
-"""`atsnn rtl synth`: Yosys synth_xilinx resource counts for the PEs (IF/LIF, iLIF, PSN), the AT unit and the array."""
+"""`atsnn rtl synth`: Yosys synth_xilinx resource counts for the PEs (IF/LIF, iLIF, PSN), the AT unit and the array
+(extrapolated from the blocks, or with ``--program`` the generated array top, synthesised)."""
 
 import pytest
 
@@ -17,16 +18,49 @@ STAT = """
 """
 
 
+#: ``stat`` of a design with a submodule: per-module sections, then the hierarchy totals
+STAT_HIER = """
+=== top ===
+        +----------Local Count, excluding submodules.
+       20 cells
+       10   FDRE
+        9   LUT6
+        1   top.pe0
+=== top.pe0 ===
+        +----------Local Count, excluding submodules.
+       12 cells
+        5   FDRE
+        6   LUT6
+        1   RAMB18E1
+=== design hierarchy ===
+        +----------Count including submodules.
+       32 top
+       12 top.pe0
+        +----------Count including submodules.
+       32 cells
+       15   FDRE
+       15   LUT6
+        1   RAMB18E1
+        1 submodules
+        1   top.pe0
+"""
+
+
 def test_parse_stat_counts_lutram_bram_and_dsp():
     r = parse_stat(STAT)
     assert (r.lut, r.lutram, r.ff, r.bram36, r.dsp) == (63 + 178 + 128, 128, 53, 0.5, 2)
+
+
+def test_parse_stat_counts_each_cell_of_a_hierarchy_once():
+    r = parse_stat(STAT_HIER)
+    assert (r.lut, r.ff, r.bram36) == (15, 15, 0.5)
 
 
 @pytest.mark.slow
 def test_synth_cli(tmp_path, capsys):
     assert main(["rtl", "synth", "--hw", "atsnn28-small", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| PE (one) |" in out and "array 4x4 (extrapolated: 15 PE + 1 AT)" in out
+    assert "| PE (one) |" in out and "array 4x4 (extrapolated: 15 PE + 1 AT; no parameter memories" in out
     import pandas as pd
     d = pd.read_csv(tmp_path / "synth.csv").set_index("block")
     assert list(d.index[:4]) == ["PE (one)", "PE with iLIF mode (one)", "PE sliding PSN (one)", "AT unit"]
@@ -38,3 +72,58 @@ def test_synth_cli(tmp_path, capsys):
     assert arr.lut == 15 * pe.lut + at.lut
     assert bool(arr.fits_xc7a100t) == (arr.lut <= XC7A100T["lut"] and arr.bram36 <= XC7A100T["bram36"]
                                        and arr.lutram <= XC7A100T["lutram"])
+
+
+@pytest.mark.slow
+def test_synth_cli_program_synthesises_the_array_top(tmp_path, capsys):
+    """The 4x4 array top of the digits MLP (about 35 s of Yosys on one core, the blocks on the other)."""
+    import pandas as pd
+    from atsnn.program import save_program
+    from compiler.pipeline import compile_model
+    from workloads.demo import MLP_MODEL
+    prog = tmp_path / "mlp"
+    save_program(compile_model(MLP_MODEL, hw="atsnn28-small"), prog)
+    assert main(["rtl", "synth", "--program", str(prog), "-o", str(tmp_path / "syn")]) == 0
+    out = capsys.readouterr().out
+    assert "| array 4x4 for digits_mlp (synthesised) |" in out and "extrapolated" not in out
+    d = pd.read_csv(tmp_path / "syn" / "synth.csv").set_index("block")
+    pe, at, arr = d.loc["PE (one)"], d.loc["AT unit"], d.loc["array 4x4 for digits_mlp (synthesised)"]
+    assert arr.method == "synthesised" and arr.yosys_s > 0
+    assert arr.pes == 15 and "15 of its 15 PEs remain" in out  # the MLP's 64 hidden neurons use every PE
+    # all 15 PEs and the AT unit are there: their state memories (one RAMB18 each), most of their logic
+    # (outputs the array leaves unread are dropped), the AT unit's multipliers
+    assert arr.bram36 >= 15 * pe.bram36 + at.bram36
+    assert arr.lut > 0.5 * 15 * pe.lut and arr.ff > 15 * 20 and arr.dsp >= at.dsp
+    # plus the per-PE parameter memories (connection lists, weights, biases), read combinationally: LUTRAM
+    assert arr.lutram > 15 * pe.lutram
+    assert bool(arr.fits_xc7a100t) == (arr.lut <= XC7A100T["lut"] and arr.lutram <= XC7A100T["lutram"]
+                                       and arr.ff <= XC7A100T["ff"] and arr.bram36 <= XC7A100T["bram36"]
+                                       and arr.dsp <= XC7A100T["dsp"])
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_synth_cli_program_errors(tmp_path, capsys):
+    """An unsupported program, or --hw other than the program's hardware: one line, exit 2, nothing written."""
+    from atsnn.program import save_program
+    from compiler.ilif import to_ilif
+    from compiler.nir_import import import_nir
+    from compiler.pipeline import compile_model
+    from workloads.demo import MLP_MODEL
+
+    def err(args):
+        assert main(args) == 2
+        e = capsys.readouterr().err.strip()
+        assert e.startswith("error: ") and len(e.splitlines()) == 1
+        return e
+
+    ilif = tmp_path / "ilif"
+    save_program(compile_model(to_ilif(import_nir(MLP_MODEL), 4), hw="atsnn28-small"), ilif)
+    out = tmp_path / "syn"
+    e = err(["rtl", "synth", "--program", str(ilif), "-o", str(out)])
+    assert "layer 'fc0'" in e and "not in the array top" in e
+    mlp = tmp_path / "mlp"
+    save_program(compile_model(MLP_MODEL, hw="atsnn28-small"), mlp)
+    e = err(["rtl", "synth", "--program", str(mlp), "--hw", "atsnn28", "-o", str(out)])
+    assert "atsnn28-small" in e and "--hw" in e
+    assert "does not exist" in err(["rtl", "synth", "--program", str(tmp_path / "nope"), "-o", str(out)])
+    assert not out.exists()
