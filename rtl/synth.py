@@ -117,6 +117,18 @@ def kept_instances(stat: str, top: str, prefix: str) -> int:
     return len(set(re.findall(rf"^\s+\d+\s+{re.escape(top)}\.{re.escape(prefix)}(\d+)\s*$", stat, flags=re.M)))
 
 
+def module_breakdown(stat: str, top: str) -> dict[str, Resources]:
+    """Resources of a synthesised array top by part, from ``stat``'s per-module sections: ``pes`` (all PE
+    instances), ``at`` (the AT unit) and ``own`` (the top module itself: controller, host port, input
+    and spike registers, and the parameter memories)."""
+    parts = re.split(r"^=== (.+) ===$", stat.split("=== design hierarchy ===", 1)[0], flags=re.M)
+    sections = dict(zip(parts[1::2], parts[2::2]))
+    zero = Resources(0, 0, 0, 0.0, 0)
+    pes = [parse_stat(t) for name, t in sections.items() if re.fullmatch(rf"{re.escape(top)}\.pe\d+", name)]
+    return {"pes": sum(pes, zero), "at": parse_stat(sections.get(f"{top}.at", "")),
+            "own": parse_stat(sections.get(top, ""))}
+
+
 def _timed_stat(verilog: str, top: str, timeout: float | None) -> tuple[str, float]:
     t0 = time.perf_counter()
     stat = yosys_stat(verilog, top, timeout=timeout)
@@ -165,9 +177,12 @@ def synth_report(hw: HardwareConfig, program=None, *, timeout: float | None = No
     if program is not None:
         array = res["atsnn_array"]
         pes = kept_instances(stats["atsnn_array"][0], "atsnn_array", "pe")
+        parts = module_breakdown(stats["atsnn_array"][0], "atsnn_array")
     else:
         array = (res["atsnn_pe"][0].scaled(hw.pe_count) + res["atsnn_at"][0].scaled(hw.array.at_units), 0.0)
         pes = hw.pe_count
+        parts = {"pes": res["atsnn_pe"][0].scaled(hw.pe_count), "at": res["atsnn_at"][0].scaled(hw.array.at_units),
+                 "own": Resources(0, 0, 0, 0.0, 0)}
     rows = []
     for name, (r, secs), method in [(label, res[top], "synthesised") for top, label in BLOCK_ROWS] + [
             (array_label(hw, program), array, "synthesised" if program is not None else "extrapolated")]:
@@ -179,6 +194,8 @@ def synth_report(hw: HardwareConfig, program=None, *, timeout: float | None = No
                          lutram_pct=100 * r.lutram / XC7A100T["lutram"], fits_xc7a100t=fits, method=method,
                          yosys_s=round(secs, 1)))
     rows[-1]["pes"] = pes  # PE instances in the array row (after synthesis, when synthesised)
+    for part, r in parts.items():  # the array row by part: PEs, AT unit, the rest (controller, parameter memories)
+        rows[-1].update({f"{part}_lut": r.lut, f"{part}_lutram": r.lutram, f"{part}_ff": r.ff})
     return rows
 
 
@@ -196,7 +213,10 @@ def report_markdown(hw: HardwareConfig, rows: list[dict]) -> str:
         lines.append(f"The array row is the array top generated for the program, synthesised (Yosys "
                      f"{arr['yosys_s']:.0f} s): {arr['pes']} of its {hw.pe_count} PEs remain (a PE holding no "
                      "neuron of the program drives nothing that is read and is removed), with their parameter "
-                     "memories, the controller and the AT unit.")
+                     "memories, the controller and the AT unit. Of its LUTs (LUTRAM, FF): PEs "
+                     f"{arr['pes_lut']} ({arr['pes_lutram']}, {arr['pes_ff']}), AT unit {arr['at_lut']} "
+                     f"({arr['at_lutram']}, {arr['at_ff']}), controller, host port and parameter memories "
+                     f"{arr['own_lut']} ({arr['own_lutram']}, {arr['own_ff']}).")
     else:
         lines.append("The array row is extrapolated from the blocks (PEs and AT units only); "
                      "`--program PROG` synthesises the array top generated for a compiled program.")

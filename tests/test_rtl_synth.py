@@ -94,8 +94,10 @@ def test_synth_cli_program_synthesises_the_array_top(tmp_path, capsys):
     # (outputs the array leaves unread are dropped), the AT unit's multipliers
     assert arr.bram36 >= 15 * pe.bram36 + at.bram36
     assert arr.lut > 0.5 * 15 * pe.lut and arr.ff > 15 * 20 and arr.dsp >= at.dsp
+    assert arr.pes_lut > 0.5 * 15 * pe.lut and arr.at_lut > 0.5 * at.lut
+    assert arr.pes_lut + arr.at_lut + arr.own_lut == arr.lut and arr.pes_ff + arr.at_ff + arr.own_ff == arr.ff
     # plus the per-PE parameter memories (connection lists, weights, biases), read combinationally: LUTRAM
-    assert arr.lutram > 15 * pe.lutram
+    assert arr.own_lutram > 15 * 64 and arr.lutram > 15 * pe.lutram
     assert bool(arr.fits_xc7a100t) == (arr.lut <= XC7A100T["lut"] and arr.lutram <= XC7A100T["lutram"]
                                        and arr.ff <= XC7A100T["ff"] and arr.bram36 <= XC7A100T["bram36"]
                                        and arr.dsp <= XC7A100T["dsp"])
