@@ -4,7 +4,7 @@
 import pytest
 
 from atsnn.cli import main
-from rtl.synth import XC7A100T, parse_stat
+from rtl.synth import XC7A100T, kept_instances, module_breakdown, parse_stat
 
 STAT = """
       953 cells
@@ -54,6 +54,9 @@ def test_parse_stat_counts_lutram_bram_and_dsp():
 def test_parse_stat_counts_each_cell_of_a_hierarchy_once():
     r = parse_stat(STAT_HIER)
     assert (r.lut, r.ff, r.bram36) == (15, 15, 0.5)
+    assert kept_instances(STAT_HIER, "top", "pe") == 1
+    parts = module_breakdown(STAT_HIER, "top")
+    assert (parts["pes"].ff, parts["pes"].bram36, parts["own"].ff, parts["own"].lut, parts["at"].lut) == (5, 0.5, 10, 9, 0)
 
 
 @pytest.mark.slow
