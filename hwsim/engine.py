@@ -171,13 +171,16 @@ class StepCounters:
     """Per-sample counters of one layer in one (accumulate) step, filled synapse by synapse (sec. 3, 6-7).
 
     ``acc`` is the ``(B, neurons)`` float32 sum of the synapse currents (exact integers below
-    :data:`hwsim.ops.EXACT_LIMIT`); ``events``, ``synops``, ``deliveries``, ``compute`` (cycles) and
+    :data:`hwsim.ops.EXACT_LIMIT`; ``None`` before the first synapse, then that synapse's current array
+    itself, which is never written to); ``events``, ``synops``, ``deliveries``, ``compute`` (cycles) and
     ``pe_busy`` ``(B, PEs)`` come from the event positions through the synapse table's accounting
     matrix; ``glb_r`` and ``dram`` (bytes) start at 0 for the caller's traffic. All float64 but ``acc``.
     """
 
     def __init__(self, B: int, layer):
-        self.acc = np.zeros((B, layer.neurons), dtype=np.float32)
+        self.acc = None  # set by the first synapse (its current itself, not copied, until a second adds to it)
+        self._acc_shape = (B, layer.neurons)
+        self._acc_shared = False
         self.compute = np.zeros(B)
         self.pe_busy = np.zeros((B, len(layer.mapping.chunk_sizes)))
         self.synops = np.zeros(B)
@@ -189,7 +192,12 @@ class StepCounters:
     def add(self, current: np.ndarray, epos: np.ndarray, st, cyc) -> None:
         """Add one synapse: its ``(B, neurons)`` current, its events per input position ``epos`` (float64)
         counted with its table ``st`` at the cycle costs ``cyc`` (``hw.cycles``)."""
-        self.acc += current
+        if self.acc is None:  # the first synapse's current is the sum so far: no zero-fill, no copy
+            self.acc, self._acc_shared = current, True
+        elif self._acc_shared:
+            self.acc, self._acc_shared = self.acc + current, False
+        else:
+            self.acc += current
         self.events += epos.sum(axis=1)
         counted = epos @ st.accounting_matrix(cyc.event, cyc.synop)
         self.synops += counted[:, 0]
@@ -197,13 +205,18 @@ class StepCounters:
         self.deliveries += counted[:, 2]
         self.pe_busy += counted[:, 3:]
 
-    def exact_acc(self, layer_name: str) -> np.ndarray:
-        """``acc`` as int64, or a :class:`SimulationInputError` if it reached the float32-exact limit."""
-        acc = self.acc
+    def checked_acc(self, layer_name: str) -> np.ndarray:
+        """``acc`` (float32 holding exact integers; read-only: it may be a synapse's current), or a
+        :class:`SimulationInputError` if it reached the float32-exact limit."""
+        acc = self.acc if self.acc is not None else np.zeros(self._acc_shape, dtype=np.float32)
         if acc.size and max(float(acc.max()), -float(acc.min())) >= EXACT_LIMIT:
             raise SimulationInputError(f"layer '{layer_name}': accumulator exceeds the exact range; the program "
                                        "violates the accumulator bound (recompile)")
-        return acc.astype(np.int64)
+        return acc
+
+    def exact_acc(self, layer_name: str) -> np.ndarray:
+        """:meth:`checked_acc` as int64."""
+        return self.checked_acc(layer_name).astype(np.int64)
 
 
 def spill_traffic(mapping, glb_r, glb_w, dram):
@@ -287,7 +300,7 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                     step.dram += input_frame_bytes(program)
                 else:
                     step.glb_r += input_frame_bytes(program)
-            acc_i = step.exact_acc(l.name)
+            acc_i = step.exact_acc(l.name) if is_psn_layer(l) else step.checked_acc(l.name)
             compute, pe_busy, synops, deliveries = step.compute, step.pe_busy, step.synops, step.deliveries
             events, glb_r, dram = step.events, step.glb_r, step.dram
             upd = update_cycles_per_neuron(l, hw)

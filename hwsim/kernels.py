@@ -15,7 +15,8 @@ from numba import njit
 @njit(cache=True)
 def neuron_update_batch(v, acc, bias_n, threshold, leak_shift, fire_enabled, subtract, v_reset, ge, vmin, vmax,
                         spikes_out, counts_out):
-    """In place: ``v`` (B, N) int64; ``acc`` (B, N) int64; ``bias_n`` (N,) int64.
+    """In place: ``v`` (B, N) int64; ``acc`` (B, N) int64, or float32/float64 holding exact integers
+    (the engine's accumulator, converted per element); ``bias_n`` (N,) int64.
 
     Writes ``spikes_out`` (B, N) uint8 and ``counts_out`` (B, 3) int64 =
     (spikes, upper saturations, lower saturations).
@@ -29,7 +30,7 @@ def neuron_update_batch(v, acc, bias_n, threshold, leak_shift, fire_enabled, sub
             x = v[b, n]
             if leak_shift > 0:
                 x = x - (x >> leak_shift)
-            s = x + acc[b, n] + bias_n[n]
+            s = x + np.int64(acc[b, n]) + bias_n[n]
             if s > vmax:
                 s = vmax
                 hi += 1
@@ -60,9 +61,7 @@ def neuron_update_batch(v, acc, bias_n, threshold, leak_shift, fire_enabled, sub
 def update_layer(layer, hw, v: np.ndarray, acc: np.ndarray, bias_n: np.ndarray):
     """Run the kernel for one layer; returns (spikes (B, N) uint8, counts (B, 3))."""
     integrator = layer.neuron == "integrator"
-    if integrator and layer.mapping is not None and layer.mapping.unit == "at":
-        vmin, vmax = hw.at_membrane_min, hw.at_membrane_max
-    elif integrator:
+    if integrator:  # the output integrator's membrane is the AT unit's width, wherever it is mapped
         vmin, vmax = hw.at_membrane_min, hw.at_membrane_max
     else:
         vmin, vmax = hw.membrane_min, hw.membrane_max

@@ -22,17 +22,22 @@ _WT_CACHE_MAX = 256
 
 
 def sum_pool(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
-    """Sum-pooling of (B, C, H, W)."""
+    """Sum-pooling of (B, C, H, W) with zero padding; the dtype of ``x.sum()`` (exact for integers).
+
+    Adds the ``kh * kw`` strided views of the window offsets into one output array (no window
+    reduction over non-contiguous axes, no per-call temporaries beyond the output)."""
     kh, kw = kernel
     sh, sw = stride
     ph, pw = padding
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     b, c, h, w = x.shape
-    if (kh, kw) == (sh, sw) and h % kh == 0 and w % kw == 0:
-        return x.reshape(b, c, h // kh, kh, w // kw, kw).sum(axis=(3, 5))
-    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    return win.sum(axis=(4, 5))
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.zeros((b, c, ho, wo), dtype=np.empty(0, x.dtype).sum().dtype)
+    for di in range(kh):
+        for dj in range(kw):
+            out += x[:, :, di:di + sh * (ho - 1) + 1:sh, dj:dj + sw * (wo - 1) + 1:sw]
+    return out
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The event-driven convolution equals the im2col GEMM exactly (hwsim/ops.py)."""
+"""hwsim/ops.py: the event-driven convolution equals the im2col GEMM exactly; sum-pooling equals the window sums."""
 
 import numpy as np
 import pytest
@@ -36,3 +36,22 @@ def test_apply_synapse_takes_either_path_with_the_same_result(density):
     want = ops.conv2d(x.astype(np.float32), w.astype(np.float32), (1, 1), (1, 1))
     assert np.array_equal(np.asarray(got), want)
     assert (np.count_nonzero(x) <= ops.EVENT_DENSITY_MAX * x.size) == (density < 0.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3),
+       sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       dtype=st.sampled_from([np.uint8, np.bool_, np.int64, np.float32]))
+def test_sum_pool_equals_window_sum(seed, kh, kw, sh, sw, ph, pw, dtype):
+    """The offset-sum pooling equals the sum over every window (any kernel, stride, padding), same dtype."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    rng = np.random.default_rng(seed)
+    ph, pw = min(ph, kh - 1), min(pw, kw - 1)
+    b, c = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    h, w = int(rng.integers(kh, 10)), int(rng.integers(kw, 10))
+    x = rng.integers(0, 3, (b, c, h, w)).astype(dtype)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    want = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].sum(axis=(4, 5))
+    got = ops.sum_pool(x, (kh, kw), (sh, sw), (ph, pw))
+    assert got.dtype == want.dtype
+    assert np.array_equal(got, want)
