@@ -173,7 +173,7 @@ class StepCounters:
     ``acc`` is the ``(B, neurons)`` float32 sum of the synapse currents (exact integers below
     :data:`hwsim.ops.EXACT_LIMIT`; ``None`` before the first synapse, then that synapse's current array
     itself, which is never written to); ``events``, ``synops``, ``deliveries``, ``compute`` (cycles) and
-    ``pe_busy`` ``(B, PEs)`` come from the event positions through the synapse table's accounting
+    ``pe_busy`` ``(PEs,)`` (summed over the batch) come from the event positions through the synapse table's accounting
     matrix; ``glb_r`` and ``dram`` (bytes) start at 0 for the caller's traffic. All float64 but ``acc``.
     """
 
@@ -182,7 +182,7 @@ class StepCounters:
         self._acc_shape = (B, layer.neurons)
         self._acc_shared = False
         self.compute = np.zeros(B)
-        self.pe_busy = np.zeros((B, len(layer.mapping.chunk_sizes)))
+        self.pe_busy = np.zeros(len(layer.mapping.chunk_sizes))
         self.synops = np.zeros(B)
         self.deliveries = np.zeros(B)
         self.events = np.zeros(B)
@@ -199,11 +199,12 @@ class StepCounters:
         else:
             self.acc += current
         self.events += epos.sum(axis=1)
-        counted = epos @ st.accounting_matrix(cyc.event, cyc.synop)
+        per_event, busy_per_event = st.accounting_matrix(cyc.event, cyc.synop)
+        counted = epos @ per_event
         self.synops += counted[:, 0]
         self.compute += counted[:, 1]
         self.deliveries += counted[:, 2]
-        self.pe_busy += counted[:, 3:]
+        self.pe_busy += epos.sum(axis=0) @ busy_per_event
 
     def checked_acc(self, layer_name: str) -> np.ndarray:
         """``acc`` (float32 holding exact integers; read-only: it may be a synapse's current), or a
@@ -306,7 +307,7 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
             upd = update_cycles_per_neuron(l, hw)
             for sizes in lt.pass_sizes:
                 compute += upd * sizes.max()
-                pe_busy += upd * sizes[None, :]
+                pe_busy += upd * sizes * B
             if is_psn_layer(l):
                 spk, counts = update_psn_layer(l, hw, v[l.name], acc_i, bias_n[l.name])
             else:
@@ -340,6 +341,6 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                                      psn_k=k_of(l) if is_psn_layer(l) else 0)
             for c, val in en.items():
                 r[f"energy_{c}"][b0:b1, t] = val
-            busy[l.name] += pe_busy.sum(axis=0)
+            busy[l.name] += pe_busy
             busy_norm[l.name] += float(compute.sum())
         u_out[:, t, :] = v[program.output]

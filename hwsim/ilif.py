@@ -206,7 +206,7 @@ def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_n
             counts = np.zeros((B, 3), dtype=np.int64)
             ilif_accumulate_batch(v, acc, bias_n, t == 0, np.int64(vmin), np.int64(vmax), counts)
             compute += upd_cycles
-            pe_busy += upd_busy[None, :]
+            pe_busy += upd_busy * B
             # accumulate-step traffic: sources, streamed weights, spilled state (sec. 6-7)
             glb_r, glb_w, dram = spill_traffic(m, glb_r, np.zeros(B), dram)
             glb_r, dram = weight_traffic(m, hw, synops, glb_r, dram)
@@ -230,7 +230,7 @@ def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_n
             r["dram_bytes"][b0:b1, t] = dram_total
             for c, val in en.items():
                 r[f"energy_{c}"][b0:b1, t] = val
-            busy[l.name] += pe_busy.sum(axis=0)
+            busy[l.name] += pe_busy
             busy_norm[l.name] += float(compute.sum())
         if integrator:
             continue

@@ -30,20 +30,22 @@ class SynapseTable:
     reached: list[np.ndarray]  # per pass: (positions,) PEs with conn > 0
     fanout: np.ndarray  # (positions,) total neurons reached over all passes
 
-    def accounting_matrix(self, event_cycles: int, synop_cycles: int) -> np.ndarray:
-        """(positions, 3 + P) float64: per input position, the columns [synops, lockstep cycles, PE deliveries,
-        busy cycles of each PE] of one event, summed over passes. ``events @ matrix`` gives all of a
-        timestep's counts in one product (the engine's hot path)."""
+    def accounting_matrix(self, event_cycles: int, synop_cycles: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per input position, the counts of one event, summed over passes: ``(counts, busy)``, float64
+        ``(positions, 3)`` columns [synops, lockstep cycles, PE deliveries] and ``(positions, P)`` busy
+        cycles of each PE. ``events @ counts`` gives a timestep's per-sample counts and
+        ``events.sum(0) @ busy`` the batch's PE busy cycles in two small products (the engine's hot path)."""
         key = (event_cycles, synop_cycles)
         if getattr(self, "_acc_key", None) != key:
             P = self.conn[0].shape[0]
-            m = np.zeros((self.fanout.shape[0], 3 + P))
-            m[:, 0] = self.fanout
+            counts = np.zeros((self.fanout.shape[0], 3))
+            busy = np.zeros((self.fanout.shape[0], P))
+            counts[:, 0] = self.fanout
             for c, mx, r in zip(self.conn, self.maxconn, self.reached):
-                m[:, 1] += event_cycles * (mx > 0) + synop_cycles * mx
-                m[:, 2] += r
-                m[:, 3:] += (event_cycles * (c > 0) + synop_cycles * c).T
-            self._acc_key, self._acc = key, m
+                counts[:, 1] += event_cycles * (mx > 0) + synop_cycles * mx
+                counts[:, 2] += r
+                busy += (event_cycles * (c > 0) + synop_cycles * c).T
+            self._acc_key, self._acc = key, (counts, busy)
         return self._acc
 
 
