@@ -10,7 +10,8 @@ per-call setup from two input counts), and the peak memory of a VGG16 run for tw
 input counts, extrapolated to 10,000 inputs. Targets on 2 cores: ratio <= 2.0,
 at least 10 VGG16 inferences/s, a few GB for 10,000 CIFAR-size inputs.
 
-    python benchmarks/bench_hwsim.py [--vgg-images 32] [--digits-images 540] [--baseline auto|torch|numpy]
+    python benchmarks/bench_hwsim.py [--vgg-images 32] [--digits-images 540] [--digits-repeats 7]
+                                     [--baseline auto|torch|numpy]
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import numpy as np
 T = 4
 
 
-def _float_forward(net, x, baseline="auto"):
-    """Time the functional float SNN: PyTorch on the CPU when installed (or asked), numpy float32 otherwise."""
+def _float_forward(net, x, baseline="auto", repeats=1):
+    """Time the functional float SNN (median of ``repeats`` runs): PyTorch on the CPU when installed (or
+    asked), numpy float32 otherwise."""
     try:
         if baseline == "numpy":
             raise ImportError
@@ -37,23 +39,37 @@ def _float_forward(net, x, baseline="auto"):
             raise SystemExit("error: --baseline torch needs PyTorch (pip install -e '.[torch]')") from None
         from compiler.float_sim import run_float
         run, backend = (lambda n, xx, t: run_float(n, xx, t)), "numpy float32"
-    t0 = time.perf_counter()
-    run(net, x, T)
-    return time.perf_counter() - t0, backend
+    return _median_time(lambda: run(net, x, T), repeats), backend
 
 
-def bench(name, net, x, batch, baseline="auto"):
+def _median_time(fn, repeats, keep=None):
+    """Median wall time of ``repeats`` calls of ``fn`` (seconds); the last call's result goes to ``keep``."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    if keep is not None:
+        keep.append(out)
+    return float(np.median(times))
+
+
+def bench(name, net, x, batch, baseline="auto", repeats=1):
+    """One ``simulate`` call on all of ``x`` against the float SNN on the same inputs; each side's time is
+    the median of ``repeats`` calls after a two-input warm-up (the first full-size call of either side
+    pays one-off costs, e.g. allocator growth and thread pools; ``repeats`` = 1 times that call alone)."""
     from compiler.pipeline import compile_model
     from hwsim.engine import simulate
     program = compile_model(net)
     simulate(program, x[:2], T=T)  # warm-up (Numba compile / cache load)
-    t0 = time.perf_counter()
-    tr = simulate(program, x, T=T, batch_size=batch)
-    ta = time.perf_counter() - t0
-    tb, backend = _float_forward(net, x, baseline)
+    traces = []
+    ta = _median_time(lambda: simulate(program, x, T=T, batch_size=batch), repeats, traces)
+    tr = traces[0]
+    tb, backend = _float_forward(net, x, baseline, repeats)
     synops = sum(float(d["synops"].sum()) for d in tr.layers.values())
     n = x.shape[0]
-    print(f"{name:8s} {n:5d} inputs, T={T}: hwsim {n / ta:9.1f} inf/s {synops / ta:11.3e} synops/s | "
+    reps = f" (median of {repeats})" if repeats > 1 else ""
+    print(f"{name:8s} {n:5d} inputs{reps}, T={T}: hwsim {n / ta:9.1f} inf/s {synops / ta:11.3e} synops/s | "
           f"float SNN ({backend}) {n / tb:9.1f} inf/s | time ratio hwsim/float = {ta / tb:5.2f}")
     return ta / tb, n / ta
 
@@ -109,6 +125,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vgg-images", type=int, default=32)
     ap.add_argument("--digits-images", type=int, default=540)
+    ap.add_argument("--digits-repeats", type=int, default=7,
+                    help="calls per side for the digits line, median reported (a call takes tens of ms)")
     ap.add_argument("--baseline", choices=["auto", "torch", "numpy"], default="auto",
                     help="float SNN baseline (auto: torch when installed)")
     a = ap.parse_args()
@@ -117,7 +135,7 @@ def main():
     from workloads.digits import load_split
     from workloads.topologies import build, synthetic_images
     _, _, xd, _ = load_split()
-    rd, _ = bench("digits", import_nir(MODEL), xd[:a.digits_images], 1024, a.baseline)
+    rd, _ = bench("digits", import_nir(MODEL), xd[:a.digits_images], 1024, a.baseline, a.digits_repeats)
     vgg = build("vgg16")
     rv, ips = bench("vgg16", vgg, synthetic_images(a.vgg_images, 7), 8, a.baseline)
     rs = steady_state("vgg16", vgg, lambda n: synthetic_images(n, 11), (a.vgg_images, 4 * a.vgg_images), 8,
