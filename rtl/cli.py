@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     e.add_argument("--program", default=None, help="compiled Program directory: also write the array top for it")
     e.set_defaults(func=_export)
     y = rs.add_parser("synth", help="Yosys synth_xilinx resource report (PE, iLIF PE, PSN PE, AT unit, array) "
-                                             "against an XC7A100T")
+                                             "against an XC7A100T, with the smallest 7-series part each row fits")
     y.add_argument("--hw", default=None, help="hardware preset or TOML file")
     y.add_argument("--program", default=None,
                    help="compiled Program directory: synthesise the array top generated for it, on the program's "

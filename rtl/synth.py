@@ -9,7 +9,8 @@ are synthesised (in parallel, one Yosys process per block). The whole array: wit
 the array top generated for it (``rtl.array.ArrayTop``: the PEs, the AT unit, the per-PE parameter
 memories, the controller and the host port) is synthesised too, on the program's hardware; without
 one, the array row is extrapolated as ``pe_count`` IF/LIF PEs + the AT units and labelled so (it
-leaves out the parameter memories and the controller). Compared against an XC7A100T-class part.
+leaves out the parameter memories and the controller). Percentages are of an XC7A100T; each row also names
+the smallest 7-series part of :data:`SEVEN_SERIES` it fits.
 """
 
 from __future__ import annotations
@@ -27,8 +28,36 @@ from pathlib import Path
 from atsnn.config import HardwareConfig
 from atsnn.errors import RtlError
 
-#: XC7A100T capacity (Xilinx DS180): LUTs, of which usable as distributed RAM, flip-flops, RAMB36, DSP48E1
-XC7A100T = dict(lut=63_400, lutram=19_000, ff=126_800, bram36=135, dsp=240)
+
+def _part(slices: int, ff: int, dist_ram_kb: int, bram36: int, dsp: int) -> dict:
+    """A 7-series part's capacity from its DS180 row: 4 LUTs per slice, distributed RAM at 64 bits per LUT."""
+    return dict(lut=4 * slices, lutram=dist_ram_kb * 1024 // 64, ff=ff, bram36=bram36, dsp=dsp)
+
+
+#: 7-series parts (Xilinx DS180, 7 Series FPGAs Data Sheet: Overview, device tables: slices, CLB flip-flops,
+#: maximum distributed RAM in Kb, 36 Kb block RAMs, DSP48E1 slices), smallest first: what ``synth_xilinx
+#: -family xc7`` maps to. ``lutram`` = LUTs usable as distributed RAM (those of the SLICEMs).
+SEVEN_SERIES = {
+    "XC7A100T": _part(15_850, 126_800, 1_188, 135, 240),
+    "XC7A200T": _part(33_650, 269_200, 2_888, 365, 740),
+    "XC7K325T": _part(50_950, 407_600, 4_000, 445, 840),
+    "XC7K410T": _part(63_550, 508_400, 5_663, 795, 1_540),
+    "XC7VX485T": _part(75_900, 607_200, 8_175, 1_030, 2_800),
+    "XC7VX690T": _part(108_300, 866_400, 10_888, 1_470, 3_600),
+}
+#: the reference part of the report's percentages
+XC7A100T = SEVEN_SERIES["XC7A100T"]
+
+
+def fits(resources, part: dict) -> bool:
+    """Whether ``resources`` (LUT, LUTRAM, FF, RAMB36, DSP) are within ``part``'s capacity."""
+    return all(getattr(resources, k) <= part[k] for k in ("lut", "lutram", "ff", "bram36", "dsp"))
+
+
+def smallest_part(resources) -> str | None:
+    """The smallest part of :data:`SEVEN_SERIES` that ``resources`` fit, or None (placement and routing not
+    considered: a design near a part's capacity may still fail to route)."""
+    return next((name for name, part in SEVEN_SERIES.items() if fits(resources, part)), None)
 
 SCRIPT = """read_verilog {src}
 synth_xilinx -top {top} -family xc7 -noiopad -run :map_luts
@@ -186,12 +215,11 @@ def synth_report(hw: HardwareConfig, program=None, *, timeout: float | None = No
     rows = []
     for name, (r, secs), method in [(label, res[top], "synthesised") for top, label in BLOCK_ROWS] + [
             (array_label(hw, program), array, "synthesised" if program is not None else "extrapolated")]:
-        fits = (r.lut <= XC7A100T["lut"] and r.lutram <= XC7A100T["lutram"] and r.ff <= XC7A100T["ff"]
-                and r.bram36 <= XC7A100T["bram36"] and r.dsp <= XC7A100T["dsp"])
         rows.append(dict(block=name, lut=r.lut, lutram=r.lutram, ff=r.ff, bram36=r.bram36, dsp=r.dsp,
                          lut_pct=100 * r.lut / XC7A100T["lut"], ff_pct=100 * r.ff / XC7A100T["ff"],
                          bram_pct=100 * r.bram36 / XC7A100T["bram36"], dsp_pct=100 * r.dsp / XC7A100T["dsp"],
-                         lutram_pct=100 * r.lutram / XC7A100T["lutram"], fits_xc7a100t=fits, method=method,
+                         lutram_pct=100 * r.lutram / XC7A100T["lutram"], fits_xc7a100t=fits(r, XC7A100T),
+                         smallest_part=smallest_part(r) or "none listed", method=method,
                          yosys_s=round(secs, 1)))
     rows[-1]["pes"] = pes  # PE instances in the array row (after synthesis, when synthesised)
     for part, r in parts.items():  # the array row by part: PEs, AT unit, the rest (controller, parameter memories)
@@ -201,13 +229,19 @@ def synth_report(hw: HardwareConfig, program=None, *, timeout: float | None = No
 
 def report_markdown(hw: HardwareConfig, rows: list[dict]) -> str:
     lines = [f"# FPGA resources ({hw.name}, Yosys synth_xilinx, xc7)", "",
-             "| block | LUT | of which LUTRAM | FF | BRAM36 | DSP | fits XC7A100T |", "|---|---|---|---|---|---|---|"]
+             "| block | LUT | of which LUTRAM | FF | BRAM36 | DSP | fits XC7A100T | smallest 7-series part |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['block']} | {r['lut']} ({r['lut_pct']:.1f} %) | {r['lutram']} ({r['lutram_pct']:.1f} %) "
                      f"| {r['ff']} ({r['ff_pct']:.1f} %) | {r['bram36']:g} ({r['bram_pct']:.1f} %) | {r['dsp']} "
-                     f"({r['dsp_pct']:.1f} %) | {'yes' if r['fits_xc7a100t'] else 'no'} |")
-    lines += ["", f"XC7A100T capacity: {XC7A100T['lut']} LUT ({XC7A100T['lutram']} usable as LUTRAM), "
-                  f"{XC7A100T['ff']} FF, {XC7A100T['bram36']} RAMB36, {XC7A100T['dsp']} DSP48E1."]
+                     f"({r['dsp_pct']:.1f} %) | {'yes' if r['fits_xc7a100t'] else 'no'} | {r['smallest_part']} |")
+    lines += ["", "Percentages are of an XC7A100T. Capacities (Xilinx DS180; LUTRAM = LUTs usable as distributed "
+                  "RAM); the smallest part is the first of these whose every resource covers the row, before "
+                  "placement and routing:", "",
+              "| part | LUT | LUTRAM | FF | RAMB36 | DSP48E1 |", "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {p['lut']} | {p['lutram']} | {p['ff']} | {p['bram36']} | {p['dsp']} |"
+              for name, p in SEVEN_SERIES.items()]
+    lines.append("")
     arr = rows[-1]
     if arr["method"] == "synthesised":
         lines.append(f"The array row is the array top generated for the program, synthesised (Yosys "

@@ -4,7 +4,7 @@
 import pytest
 
 from atsnn.cli import main
-from rtl.synth import XC7A100T, kept_instances, module_breakdown, parse_stat
+from rtl.synth import SEVEN_SERIES, XC7A100T, Resources, kept_instances, module_breakdown, parse_stat, smallest_part
 
 STAT = """
       953 cells
@@ -57,6 +57,21 @@ def test_parse_stat_counts_each_cell_of_a_hierarchy_once():
     assert kept_instances(STAT_HIER, "top", "pe") == 1
     parts = module_breakdown(STAT_HIER, "top")
     assert (parts["pes"].ff, parts["pes"].bram36, parts["own"].ff, parts["own"].lut, parts["at"].lut) == (5, 0.5, 10, 9, 0)
+
+
+def test_part_capacities_and_smallest_part():
+    """DS180 capacities (4 LUTs per slice, 64 bits of distributed RAM per LUT), smallest part first; a row
+    fits a part only when every resource does."""
+    assert XC7A100T == dict(lut=63_400, lutram=19_008, ff=126_800, bram36=135, dsp=240)
+    assert SEVEN_SERIES["XC7K410T"]["lutram"] == 90_608 and SEVEN_SERIES["XC7K325T"]["lut"] == 203_800
+    luts = [p["lut"] for p in SEVEN_SERIES.values()]
+    assert luts == sorted(luts)
+    assert smallest_part(Resources(28_771, 3_708, 6_550, 32.5, 9)) == "XC7A100T"  # 16x16 digits MLP array
+    # 16x16 digits CNN array: its LUTRAM (76k) exceeds an XC7K325T's 64,000 although its LUTs fit there
+    assert smallest_part(Resources(183_866, 75_996, 12_093, 128, 9)) == "XC7K410T"
+    assert smallest_part(Resources(1_000, 0, 1_000, 0, 255)) == "XC7A200T"  # 255 PSN tap multipliers
+    assert smallest_part(Resources(1_000, 0, 1_000, 136, 0)) == "XC7A200T"  # one RAMB36 over
+    assert smallest_part(Resources(500_000, 0, 0, 0, 0)) is None
 
 
 @pytest.mark.slow
