@@ -11,6 +11,7 @@ event into their buffer) and ``fanout`` (synops per event).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,8 +144,42 @@ def build_layer_table(layer: Layer) -> LayerTable:
     return LayerTable(unit=m.unit, pass_sizes=sizes, synapses=syn_tables)
 
 
+#: layer tables kept between ``simulate`` calls, by :func:`table_key` (least recently used dropped first)
+#: up to this many bytes (the connection counts, counted twice for the accounting matrices made from them)
+_TABLE_CACHE: OrderedDict = OrderedDict()
+TABLE_CACHE_MAX_BYTES = 256 << 20
+
+
+def _table_bytes(table: LayerTable) -> int:
+    return 2 * sum(c.nbytes for st in table.synapses for c in st.conn)
+
+
+def table_key(layer: Layer) -> tuple:
+    """Everything :func:`build_layer_table` reads: the layer's shape, its mapping's unit, passes and chunk
+    sizes, and per synapse the op, input shape, stride, padding and kernel shape (not the weight values)."""
+    m = layer.mapping
+    syns = tuple((s.op, tuple(s.input_shape), tuple(s.stride), tuple(s.padding), tuple(s.weight.shape))
+                 for s in layer.synapses)
+    return (tuple(layer.shape), m.unit, int(m.passes), np.asarray(m.chunk_sizes, dtype=np.int64).tobytes(), syns)
+
+
 def build_tables(program: Program) -> dict[str, LayerTable]:
-    return {l.name: build_layer_table(l) for l in program.layers}
+    """The tables of every layer, by name. Tables of a layer structure seen before (same :func:`table_key`,
+    e.g. the same program simulated again for another T, policy or input set) are reused, with their
+    accounting matrices; callers must not modify them."""
+    out = {}
+    for l in program.layers:
+        key = table_key(l)
+        table = _TABLE_CACHE.get(key)
+        if table is None:
+            table = build_layer_table(l)
+            _TABLE_CACHE[key] = table
+            while sum(_table_bytes(t) for t in _TABLE_CACHE.values()) > TABLE_CACHE_MAX_BYTES:
+                _TABLE_CACHE.popitem(last=False)  # a table larger than the whole cache is not kept either
+        else:
+            _TABLE_CACHE.move_to_end(key)
+        out[l.name] = table
+    return out
 
 
 def event_positions(syn, x: np.ndarray, *, pixels: bool) -> np.ndarray:
