@@ -461,18 +461,49 @@ class ArrayTop(wiring.Component):
 
         gsel = Signal()
         m.d.comb += gsel.eq(self.cfg_we & (cfg_unit == P))
+        # ---------------------------------------------------------------- per-PE connection lists
+        # Each PE's CONN words (one per event) and PAIR words (one per connection) share one memory with
+        # registered reads (block RAM): CONN at [0, tab), PAIR at [tab, tab + max_pairs). Port A reads the
+        # CONN word of the event being taken (its address is presented in the EVENT cycle, held during
+        # SYNOP) and shares its address with the configuration write; port B reads PAIR word off + j,
+        # presented in SYNOP cycle j, so the PE accumulates it one cycle later (the per-event and
+        # per-phase cycle counts do not change: the last accumulation of an event falls in the next
+        # EVENT cycle, when the PE is otherwise idle).
+        depths, words = L.pe_depths(), L.pe_words()
+        tab = max(L.tab, 1)
+        list_width = max(sum(sh.width for _, sh in words[k]) for k in (PE_CONN, PE_PAIR))
+        list_depth = tab + depths[PE_PAIR]
+        conn_hit, pair_hit = kind_hit(PE_CONN, depths[PE_CONN]), kind_hit(PE_PAIR, depths[PE_PAIR])
+        list_waddr = Signal(range(list_depth), name="list_waddr")
+        m.d.comb += list_waddr.eq(Mux(cfg_kind == PE_PAIR, tab + cfg_idx, cfg_idx))
+        conn_idx = Signal(range(tab), name="conn_idx")  # CONN word of the event taken or being worked on
+        list_a = Signal(range(list_depth), name="list_a")  # port A: the write address while loading
+        m.d.comb += list_a.eq(Mux(self.cfg_we, list_waddr, conn_idx))
+        j = Signal(range(max(L.slots, C) + 2))  # the controller's slot / synop / class counter
+
+        def list_memory(p, sel):
+            """PE ``p``'s CONN and PAIR words: ``(conn, pair)`` views of the two registered read ports."""
+            mem = Memory(shape=list_width, depth=list_depth, init=[])
+            m.submodules[f"listmem{p}"] = mem
+            wp = mem.write_port()
+            ra, rb = mem.read_port(domain="sync"), mem.read_port(domain="sync")
+            conn = data.View(data.StructLayout(dict(words[PE_CONN])), ra.data[:sum(sh.width for _, sh in words[PE_CONN])])
+            pair = data.View(data.StructLayout(dict(words[PE_PAIR])), rb.data[:sum(sh.width for _, sh in words[PE_PAIR])])
+            m.d.comb += [wp.addr.eq(list_a), ra.addr.eq(list_a), wp.data.eq(self.cfg_data[:list_width]),
+                         wp.en.eq(sel & (conn_hit | pair_hit)), rb.addr.eq(tab + conn.off + j)]
+            return conn, pair
         # ---------------------------------------------------------------- PEs and their parameter memories
         pes, ports = [], []
-        depths, words = L.pe_depths(), L.pe_words()
         for p in range(P):
             pe = ProcessingElement(hw)
             m.submodules[f"pe{p}"] = pe
             pes.append(pe)
             sel = Signal(name=f"cfg_sel{p}")
             m.d.comb += sel.eq(self.cfg_we & (cfg_unit == p))
-            ports.append({name: loaded_memory(f"{name}mem{p}", data.StructLayout(dict(words[kind])), depths[kind],
-                                              sel, kind)
-                          for name, kind in dict(conn=PE_CONN, pair=PE_PAIR, slot=PE_SLOT).items()})
+            conn, pair = list_memory(p, sel)
+            ports.append(dict(conn=conn, pair=pair,
+                              slot=loaded_memory(f"slotmem{p}", data.StructLayout(dict(words[PE_SLOT])),
+                                                 depths[PE_SLOT], sel, PE_SLOT)))
         gdepths = L.global_depths()
         maxconn_rd = loaded_memory("maxconn_mem", unsigned(L.maxconn_bits), gdepths[G_MAXCONN], gsel, G_MAXCONN)
         out_rd = loaded_memory("out_weight_mem", signed(hw.numeric.weight_bits), gdepths[G_OUT_WEIGHT], gsel,
@@ -509,7 +540,6 @@ class ArrayTop(wiring.Component):
         t = Signal(16)
         li_sig = Signal(range(max(len(layer_info) + 1, 2)))
         ph = Signal(range(max(len(phases), 2)))
-        j = Signal(range(max(L.slots, C) + 2))
         cnt = Signal(16)
         mask_w = max([self.n_in * self.in_bits] + [l.neurons for l in self.pe_layers])
         mask = Signal(mask_w)
@@ -573,17 +603,23 @@ class ArrayTop(wiring.Component):
                         m.d.comb += lim.eq(n)
             limits[pat] = lim
         m.d.comb += maxconn_rd.addr.eq(g_idx)
+        m.d.comb += conn_idx.eq(g_idx)
+        # SYNOP cycle j reads pair j; the PE accumulates it in the next cycle, with the bit and layer base
+        # of that SYNOP cycle
+        d_kbit, d_base = Signal.like(g_kbit, name="acc_kbit"), Signal.like(g_base, name="acc_base")
+        m.d.sync += [d_kbit.eq(g_kbit), d_base.eq(g_base)]
         for p, pe in enumerate(pes):
             conn, pair, slot = ports[p]["conn"], ports[p]["pair"], ports[p]["slot"]
             lim = limits[tuple(int(li["sizes"][p]) for li in layer_info)]
-            m.d.comb += [conn.addr.eq(g_idx), pair.addr.eq(conn.data.off + j), slot.addr.eq(g_slot),
-                         pe.addr.eq(Mux(st_synop, g_base + pair.data.neuron, g_slot)),
-                         pe.w.eq(pair.data.weight), pe.k.eq(g_kbit), pe.w_data.eq(slot.data.v_init),
+            d_go = Signal(name=f"acc_go{p}")  # this PE accumulates the pair read in the previous cycle
+            m.d.sync += d_go.eq(st_synop & (lim != 0) & (j < conn.cnt))
+            m.d.comb += [slot.addr.eq(g_slot), pe.addr.eq(Mux(d_go, d_base + pair.neuron, g_slot)),
+                         pe.w.eq(pair.weight), pe.k.eq(d_kbit), pe.w_data.eq(slot.data.v_init),
                          pe.bias.eq(slot.data.bias)]
             m.d.comb += [getattr(pe, name).eq(sig) for name, sig in g_par.items()]
             with m.If(st_init):
                 m.d.comb += pe.cmd.eq(CMD_LOAD)
-            with m.Elif(st_synop & (lim != 0) & (j < conn.data.cnt)):
+            with m.Elif(d_go):
                 m.d.comb += pe.cmd.eq(CMD_ACC)
             with m.Elif(st_update & (cnt == 0) & (j < lim)):
                 m.d.comb += pe.cmd.eq(CMD_UPDATE)
@@ -633,6 +669,10 @@ class ArrayTop(wiring.Component):
             with m.State("EVENT"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += j.eq(0)
+                for pi, info in enumerate(phases):  # present the CONN address of the event taken now
+                    with m.If(ph == pi):
+                        ev = low // self.in_bits if info["src"] == "input" else low
+                        m.d.comb += g_idx.eq(info["tab"] + ev)
                 with m.If(found):
                     m.d.sync += [cur.eq(low), mask.eq(mask & ~(1 << low))]
                     m.next = "SYNOP"
