@@ -28,7 +28,8 @@ cycles and does not change ``cycles``.
 Schedule per timestep (contract sec. 3-6): for each layer and each of its synapses, every event of
 the synapse's input that reaches some neuron (each set bit of each pixel, lowest index first, or
 each spike) takes ``cycles.event`` and then ``max_p conn_p(e)`` synop cycles in which every PE
-accumulates its next reached neuron; then ``max_p n_p`` neuron updates of ``cycles.update`` each;
+accumulates its next reached neuron (one cycle after the SYNOP cycle that reads it: the connection
+lists have registered reads, for block RAM); then ``max_p n_p`` neuron updates of ``cycles.update`` each;
 then ``cycles.layer_overhead``. The output layer integrates in the AT unit (``1 + C`` cycles per
 event, ``C`` update cycles) and the exit test takes ``3C + 4``.
 """

@@ -184,3 +184,15 @@ def test_connection_lists_match_the_simulator_tables(seed):
                 cin = syn.input_shape[0]
                 if syn.pool is None:
                     np.testing.assert_array_equal(per_pe.reshape(len(starts), cin, -1)[:, 0], st.conn[0])
+
+
+def test_rtl_export_program_writes_a_lint_clean_array_and_its_load_stream(tmp_path, capsys):
+    """`atsnn rtl export --program` writes the array top (verilator --lint-only clean) and its load stream."""
+    from atsnn.cli import main
+    program = compile_model(MLP_MODEL, hw=load_hardware("atsnn28-small"))
+    save_program(program, tmp_path / "prog")
+    assert main(["rtl", "export", "--program", str(tmp_path / "prog"), "-o", str(tmp_path / "v")]) == 0
+    assert "atsnn_array.v  (verilator --lint-only: clean)" in capsys.readouterr().out
+    lines = (tmp_path / "v" / "atsnn_array.load.txt").read_text().splitlines()
+    words = [tuple(int(f, 16) for f in line.split()) for line in lines if not line.startswith("//")]
+    assert words == load_stream(program)
