@@ -44,12 +44,20 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``error:`` line naming the command (exit 2)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        msg = " ".join(message.split())
+        self.exit(2, f"error: {self.prog}: {msg} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atsnn", description="atsnn: compile, simulate, report and build "
+    parser = OneLineParser(prog="atsnn", description="atsnn: compile, simulate, report and build "
                                      "adaptive-timestep SNN accelerators")
     from atsnn import __version__
     parser.add_argument("--version", action="version", version=f"atsnn {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for mod_name in COMMAND_MODULES:
         try:
@@ -60,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         mod.add_parser(sub)
     cfg = sub.add_parser("config", help="show the hardware description and cost table")
-    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", parser_class=OneLineParser)
     cfg_sub.required = True
     show = cfg_sub.add_parser("show", help="print a hardware preset and a cost table with sources")
     show.add_argument("--hw", default=None, help="hardware preset name or TOML file (default atsnn28)")
@@ -72,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage error (one line, code 2) or --help/--version (code 0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         rc = args.func(args)
     except AtsnnError as exc:

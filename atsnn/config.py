@@ -25,6 +25,9 @@ from typing import Any
 from atsnn.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets" / "hw"
+#: the simulator holds accumulator sums in float32, exact for magnitudes below 2**EXACT_SUM_BITS;
+#: so the widest accumulator a preset may declare is EXACT_SUM_BITS bits (signed)
+EXACT_SUM_BITS = 24
 DEFAULT_PRESET = "atsnn28"
 
 
@@ -85,7 +88,7 @@ class NumericConfig:
 
     weight_bits: int = _f(2, 16, "signed synaptic weight width")
     membrane_bits: int = _f(4, 32, "signed PE membrane width (saturating)")
-    accumulator_bits: int = _f(8, 40, "signed per-neuron input-current accumulator width")
+    accumulator_bits: int = _f(8, EXACT_SUM_BITS, "signed per-neuron input-current accumulator width")
     threshold_bits: int = _f(2, 32, "unsigned threshold width; must not exceed membrane_bits - 1")
     bias_bits: int = _f(2, 32, "signed bias width, added once per timestep")
     input_bits: int = _f(1, 16, "unsigned width of first-layer multi-bit input values (bit-serial)")

@@ -186,7 +186,18 @@ def costs_from_dict(data: dict, *, dram: str | None = None, source: str | None =
     name = _need(meta, "name", str, "meta", source)
     version = _need(meta, "version", str, "meta", source)
     tech = _need(meta, "technology_nm", int, "meta", source)
+    if not 1 <= tech <= 1000:
+        raise ConfigError(f"key 'meta.technology_nm' = {tech} is out of range [1, 1000]",
+                          key_path="meta.technology_nm", source=source)
     clk = _need(meta, "characterised_clock_hz", float, "meta", source)
+    if not (math.isfinite(clk) and clk > 0):
+        raise ConfigError(f"key 'meta.characterised_clock_hz' = {clk!r} must be a finite number > 0",
+                          key_path="meta.characterised_clock_hz", source=source)
+    for table in ("energy", "leakage"):
+        entries = data.get(table, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(f"key '{table}' must be an array of tables ([[{table}]] entries), not "
+                              f"{entries!r}", key_path=table, source=source)
     default_dram = _need(meta, "default_dram", str, "meta", source)
     energy: dict[tuple[str, str], EnergyEntry] = {}
     for i, e in enumerate(data.get("energy", [])):

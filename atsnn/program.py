@@ -14,6 +14,7 @@ Shapes exclude the batch dimension and are channels-first ``(C, H, W)`` or
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,8 @@ def load_program(directory: str | Path) -> Program:
     """Load a Program saved by :func:`save_program`; rejects other format versions."""
     d = Path(directory)
     pj, pa = d / "program.json", d / "arrays.npz"
+    if d.exists() and not d.is_dir():
+        raise ProgramFormatError(f"program path '{d}' is a file, not a compiled program directory")
     if not d.is_dir():
         raise ProgramFormatError(f"program directory '{d}' does not exist")
     if not pj.is_file() or not pa.is_file():
@@ -245,6 +248,8 @@ def load_program(directory: str | Path) -> Program:
     if ver != FORMAT_VERSION:
         raise ProgramFormatError(f"{pj}: program format version {ver!r} is not supported (this atsnn reads "
                                  f"version {FORMAT_VERSION}); recompile the model with 'atsnn compile'")
+    from atsnn.program_schema import check_program_doc
+    check_program_doc(doc, str(pj))
     try:
         npz = np.load(pa, allow_pickle=False)
         arrays = {k: npz[k] for k in npz.files}
@@ -254,7 +259,11 @@ def load_program(directory: str | Path) -> Program:
     def get(key):
         if key not in arrays:
             raise ProgramFormatError(f"{pa}: missing array '{key}'")
-        return arrays[key]
+        a = arrays[key]
+        if a.dtype.kind not in "iu":
+            raise ProgramFormatError(f"{pa}: array '{key}' has dtype {a.dtype}; program arrays hold "
+                                     "integers (recompile the model with 'atsnn compile')")
+        return a
 
     try:
         hw = hardware_from_dict(doc["hardware"], source=f"{pj} [hardware]")
@@ -289,7 +298,7 @@ def load_program(directory: str | Path) -> Program:
                           layers=layers, output=doc["output"], early_exit=bool(doc["early_exit"]),
                           at=None if doc.get("at") is None else AtParams(**doc["at"]),
                           report=doc.get("report", {}), format_version=ver)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ProgramFormatError(f"{pj}: malformed program ({type(exc).__name__}: {exc})") from None
     validate_program(program)
     return program
@@ -321,7 +330,14 @@ def validate_program(program: Program) -> None:
             raise ProgramFormatError(f"{where}: threshold {l.threshold} outside [1, {hw.threshold_max}]")
         if not (0 <= l.leak_shift <= hw.max_leak_shift):
             raise ProgramFormatError(f"{where}: leak_shift {l.leak_shift} outside [0, {hw.max_leak_shift}]")
+        _check_layer_arrays(l, hw, where)
         names.add(l.name)
+    if not 1 <= program.input.bits <= hw.numeric.input_bits:
+        raise ProgramFormatError(f"program '{program.name}': input.bits = {program.input.bits} outside "
+                                 f"[1, {hw.numeric.input_bits}] (numeric.input_bits)")
+    if not (math.isfinite(program.input.scale) and program.input.scale > 0):
+        raise ProgramFormatError(f"program '{program.name}': input.scale = {program.input.scale!r} must "
+                                 "be a finite number > 0")
     if program.output not in names:
         raise ProgramFormatError(f"output layer '{program.output}' is not a layer of the program")
     if program.input.encoding not in INPUT_ENCODINGS:
@@ -337,6 +353,43 @@ def validate_program(program: Program) -> None:
     from atsnn import ilif
     if ilif.is_ilif(program):
         ilif.validate(program)
+
+
+def _check_layer_arrays(l: Layer, hw: HardwareConfig, where: str) -> None:
+    """Array lengths and shapes agree with the layer's shape, ops and mapping (contract sec. 2-7)."""
+    c = l.channels
+    for key, a in (("bias", l.bias), ("v_init", l.v_init)):
+        if np.asarray(a).shape != (c,):
+            raise ProgramFormatError(f"{where}: {key} has shape {np.asarray(a).shape}, expected ({c},) "
+                                     f"(one per output channel of shape {tuple(l.shape)})")
+    for si, s in enumerate(l.synapses):
+        w = s.weight.shape
+        sw = f"{where} synapse {si}"
+        if s.op == "dense":
+            need = (l.neurons, int(np.prod(s.input_shape)))
+            if w != need:
+                raise ProgramFormatError(f"{sw}: dense weight has shape {w}, expected {need} "
+                                         "(out, in)")
+        else:
+            if len(w) != 4 or len(s.input_shape) != 3 or len(l.shape) != 3:
+                raise ProgramFormatError(f"{sw}: {s.op} needs a 4-d weight and (C, H, W) shapes; "
+                                         f"weight {w}, input {tuple(s.input_shape)}, layer "
+                                         f"{tuple(l.shape)}")
+            cout, cin = (w[0], w[1]) if s.op == "conv2d" else (w[1], w[0])
+            if cout != c or cin != s.input_shape[0]:
+                raise ProgramFormatError(f"{sw}: {s.op} weight {w} does not match {s.input_shape[0]} "
+                                         f"input and {c} output channels")
+    m = l.mapping
+    if m is not None:
+        if m.pes_used > hw.pe_count:
+            raise ProgramFormatError(f"{where}: mapping.pes_used = {m.pes_used} exceeds the array's "
+                                     f"{hw.pe_count} PEs")
+        cs = np.asarray(m.chunk_sizes)
+        if m.unit == "pe" and (cs.shape != (m.pes_used,) or int(cs.sum()) > l.neurons
+                               or (cs.size and cs.min() < 0)):
+            raise ProgramFormatError(f"{where}: mapping.chunk_sizes (shape {cs.shape}, sum "
+                                     f"{int(cs.sum())}) must give {m.pes_used} non-negative chunks "
+                                     f"of at most {l.neurons} neurons in all")
 
 
 def validate_psn_layer(layer: Layer, hw: HardwareConfig) -> None:

@@ -6,18 +6,21 @@ import argparse
 
 
 def add_parser(sub) -> None:
+    from atsnn import cli_types as ct
     p = sub.add_parser("compile", help="compile a NIR model onto the array (writes a Program directory)")
     p.add_argument("model", help="NIR file (.nir)")
     p.add_argument("-o", "--out", required=True, help="output Program directory")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing directory that atsnn did not write (never an input)")
     p.add_argument("--hw", default=None, help="hardware preset or TOML file (default atsnn28)")
     p.add_argument("--reset-mode", choices=["subtract", "to_value"], default=None)
     p.add_argument("--dt", default="auto", help="'auto' or a number (seconds per timestep)")
     p.add_argument("--comparator", choices=[">=", ">"], default=">=")
-    p.add_argument("--v-init-frac", type=float, default=None, help="initial membrane as a fraction of threshold")
+    p.add_argument("--v-init-frac", type=ct.unit_closed, default=None, help="initial membrane as a fraction of threshold")
     p.add_argument("--calib", default=None, help="NPZ with array 'x' of calibration inputs (sets the input range)")
-    p.add_argument("--input-max", type=float, default=None, help="largest input value (instead of --calib)")
-    p.add_argument("--logit-scale", type=float, default=1.0, help="scale of output membranes fed to the exp table")
-    p.add_argument("--T", type=int, default=None, dest="ilif_T",
+    p.add_argument("--input-max", type=ct.positive, default=None, help="largest input value (instead of --calib)")
+    p.add_argument("--logit-scale", type=ct.positive, default=1.0, help="scale of output membranes fed to the exp table")
+    p.add_argument("--T", type=ct.timesteps, default=None, dest="ilif_T",
                    help="iLIF models only: timesteps to compile for (default: the T stored in the model); the "
                         "program then runs exactly T accumulate and T fire steps")
     p.add_argument("--json", action="store_true", help="print the compile report as JSON")
@@ -36,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from compiler.mapping import mapping_table
     from compiler.pipeline import compile_model
 
+    from atsnn.files import check_output_path
+    check_output_path(args.out, kind="program", force=args.force,
+                      inputs=(args.model, args.calib, args.hw))
     calib = None
     if args.calib:
         try:
@@ -57,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     except AtsnnError:
         raise
     out = Path(args.out)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, kind="program", force=args.force,
+                          inputs=(args.model, args.calib, args.hw)) as tmp:
         save_program(program, tmp)
     if args.json:
         print(json.dumps(program.report, indent=1, default=str))

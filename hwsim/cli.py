@@ -6,38 +6,43 @@ import argparse
 
 
 def add_parser(sub) -> None:
+    from atsnn import cli_types as ct
     p = sub.add_parser("simulate", help="simulate a compiled Program: accuracy, timesteps, energy, latency, FPS")
     p.add_argument("program", help="compiled Program directory (from 'atsnn compile')")
     p.add_argument("--data", default=None,
                    help="'digits', 'digits-seq' (sequence programs; the default for them) or an .npz with arrays x "
                         "(and y); default 'digits'")
     p.add_argument("--policy", choices=["fixed", "dtsnn", "atsn", "all"], default="all")
-    p.add_argument("--T", type=int, default=None,
+    p.add_argument("--T", type=ct.timesteps, default=None,
                    help="maximum timesteps (default 8; an iLIF program runs exactly the T it was compiled for)")
-    p.add_argument("--theta", type=float, default=0.3, help="DTSNN entropy threshold in (0, 1]")
-    p.add_argument("--cl-init", type=float, default=0.999, help="ATSN CL_init in (0, 1]")
-    p.add_argument("--tau-cl", type=float, default=0.999, help="ATSN tau_CL in (0, 1]")
-    p.add_argument("--samples", type=int, default=None, help="use the first N samples")
+    p.add_argument("--theta", type=ct.unit_open_closed, default=0.3, help="DTSNN entropy threshold in (0, 1]")
+    p.add_argument("--cl-init", type=ct.unit_open_closed, default=0.999, help="ATSN CL_init in (0, 1]")
+    p.add_argument("--tau-cl", type=ct.unit_open_closed, default=0.999, help="ATSN tau_CL in (0, 1]")
+    p.add_argument("--samples", type=ct.count, default=None, help="use the first N samples")
     p.add_argument("--costs", default=None, help="cost table preset or TOML (default sata28-500mhz)")
-    p.add_argument("--dram", default=None, help="DRAM technology of the cost table")
+    p.add_argument("--dram", type=ct.non_empty, default=None, help="DRAM technology of the cost table")
     p.add_argument("--sweep", action="store_true", help="also sweep theta and the (CL_init, tau_CL) grid")
     p.add_argument("-o", "--out", required=True, help="run directory for the tables")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing directory that atsnn did not write (never an input)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--clip", action="store_true",
+                   help="clip input values above the program's input range (default: refuse them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     e = sub.add_parser("estimate", help="analytic mode: cycles, energy and FPS from firing rates alone (no data)")
     e.add_argument("program", help="compiled Program directory")
-    e.add_argument("--rate", type=float, default=None, help="one firing rate for every spiking layer, in [0, 1]")
+    e.add_argument("--rate", type=ct.unit_closed, default=None, help="one firing rate for every spiking layer, in [0, 1]")
     e.add_argument("--rates", default=None, help="JSON file {layer: rate}")
     e.add_argument("--data", default=None,
                    help="measure the rates instead: run the program functionally (exact fixed point, no cycle "
                         "tables, any size) on 'digits', 'synthetic' or an .npz")
-    e.add_argument("--samples", type=int, default=2, help="samples for --data (default 2)")
-    e.add_argument("--measure-T", type=int, default=8, help="timesteps of the --data run (default 8)")
-    e.add_argument("--input-events", type=float, default=None,
+    e.add_argument("--samples", type=ct.count, default=2, help="samples for --data (default 2)")
+    e.add_argument("--measure-T", type=ct.timesteps, default=8, help="timesteps of the --data run (default 8)")
+    e.add_argument("--input-events", type=ct.non_negative, default=None,
                    help="input events per timestep (default: measured with --data, else half the input bits of "
                         "every element set)")
-    e.add_argument("--T", type=int, nargs="+", default=[4], help="one or more timestep counts")
+    e.add_argument("--T", type=ct.timesteps, nargs="+", default=[4], help="one or more timestep counts")
     e.add_argument("--costs", default=None)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=run_estimate)
@@ -131,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.T is not None and args.T < 1:
         raise SimulationInputError(f"--T must be >= 1, not {args.T}")
+    from atsnn.files import check_output_path
+    check_output_path(args.out, kind="run", force=args.force,
+                      inputs=(args.program, args.data, args.costs))
     program = load_program(args.program)
     from atsnn import ilif
     if ilif.is_ilif(program):  # no early exit: only the fixed policy, at the compiled T (docs/hardware.md sec. 10)
@@ -162,7 +170,15 @@ def run(args: argparse.Namespace) -> int:
     if args.samples is not None:
         if args.samples < 1:
             raise SimulationInputError(f"--samples must be >= 1, not {args.samples}")
+        if y is not None and len(y) != len(x):
+            raise SimulationInputError(f"--data {args.data}: {len(y)} labels for {len(x)} samples; "
+                                       "give one label per sample")
         x, y = x[:args.samples], (None if y is None else y[:args.samples])
+    if args.clip and program.input.encoding != "spikes":
+        from hwsim.inputs import clip_to_program_range
+        x, over = clip_to_program_range(program, x)
+        print(f"note: --clip: {over} input values above the program's range were clipped",
+              file=sys.stderr)
     trace = simulate(program, x, y, T=args.T, costs=args.costs, dram=args.dram,
                      progress=not args.quiet and sys.stderr.isatty())
     results = [evaluate(trace, p, theta=args.theta, cl_init=args.cl_init, tau_cl=args.tau_cl)
@@ -171,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
     if args.sweep:
         th, a, b = sweep_grids()
         sweeps = (sweep_dtsnn(trace, th), sweep_atsn(trace, a, b) if program.early_exit else None)
-    summary = write_run(args.out, trace, results, dataset=dname, sweeps=sweeps)
+    summary = write_run(args.out, trace, results, dataset=dname, sweeps=sweeps, force=args.force,
+                        inputs=(args.program, args.data, args.costs))
     if args.json:
         print(json.dumps(summary, indent=1, default=str))
         return 0

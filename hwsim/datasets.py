@@ -80,6 +80,8 @@ def load_data(spec: str, input_shape: tuple[int, ...], *, synthetic_samples: int
         name = f"synthetic (seeded smooth images, seed {seed})"
     else:
         p = Path(spec)
+        if p.is_dir():
+            raise SimulationInputError(f"data file '{spec}' is a directory, not an .npz file")
         if not p.is_file():
             raise SimulationInputError(f"data file '{spec}' does not exist (use 'digits', 'digits-seq' or an .npz with "
                                    "x and y)")
@@ -91,8 +93,19 @@ def load_data(spec: str, input_shape: tuple[int, ...], *, synthetic_samples: int
                 y = z["y"] if "y" in z.files else None
         except SimulationInputError:
             raise
+        except ValueError as exc:
+            if "pickle" in str(exc).lower() or "allow_pickle" in str(exc):
+                raise SimulationInputError(f"data file '{spec}' is not an .npz of numeric arrays "
+                                           "(x and y)") from None
+            raise SimulationInputError(f"data file '{spec}' cannot be read: {exc}") from None
         except Exception as exc:
             raise SimulationInputError(f"data file '{spec}' cannot be read: {exc}") from None
+        if x.ndim < 1 or x.shape[0] < 1:
+            raise SimulationInputError(f"data file '{spec}': array 'x' has shape {x.shape}; it needs "
+                                       "one entry per sample (samples, ...)")
+        if x.dtype.kind not in "biuf":
+            raise SimulationInputError(f"data file '{spec}': array 'x' has dtype {x.dtype}; it must "
+                                       "be numeric")
         name = p.name
     n = x.shape[0]
     if encoding == "sequence":

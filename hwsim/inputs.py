@@ -36,7 +36,22 @@ def _to_int(program: Program, x: np.ndarray) -> np.ndarray:
         raise SimulationInputError(f"inputs must be non-negative (found {x.min():g}); the first layer takes "
                                    f"unsigned {program.input.bits}-bit values")
     hi = (1 << program.input.bits) - 1
-    return np.clip(np.rint(x / program.input.scale), 0, hi).astype(np.int64)
+    q = np.rint(x / program.input.scale)
+    if q.size and q.max() > hi:
+        top = hi * program.input.scale
+        raise SimulationInputError(
+            f"inputs reach {x.max():g}, above the range [0, {top:g}] program '{program.name}' was "
+            f"compiled for ({int((q > hi).sum())} values); rescale the data, recompile with "
+            "--input-max, or pass --clip to clip them")
+    return q.astype(np.int64)
+
+
+def clip_to_program_range(program: Program, x: np.ndarray) -> tuple[np.ndarray, int]:
+    """``x`` with values above the program's input range clipped to it, and how many were."""
+    top = ((1 << program.input.bits) - 1) * program.input.scale
+    x = np.asarray(x, dtype=np.float64)
+    over = int(np.count_nonzero(np.rint(x / program.input.scale) > (1 << program.input.bits) - 1))
+    return np.minimum(x, top), over
 
 
 def sequence_shape_error(program: Program, T: int, got) -> SimulationInputError:
@@ -112,7 +127,24 @@ def prepare_inputs(program: Program, x: np.ndarray, labels, T: int, *, already_q
     if n < 1:
         raise SimulationInputError("no input samples")
     if labels is not None:
-        labels = np.asarray(labels).astype(np.int64).ravel()
-        if labels.shape[0] != n:
-            raise SimulationInputError(f"{labels.shape[0]} labels for {n} samples")
+        labels = check_labels(labels, n, program.classes)
     return xq, labels
+
+
+def check_labels(labels, n: int, classes: int) -> np.ndarray:
+    """``labels`` as an ``int64`` vector of ``n`` class indices in ``[0, classes)``, or a one-line error.
+
+    Labels must be of an integer dtype (a float array is refused even when its values are
+    integral: a fractional, NaN or huge label is never rounded into a class)."""
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iu":
+        raise SimulationInputError(f"labels 'y' have dtype {y.dtype}; they must be integers in "
+                                   f"[0, {classes - 1}]")
+    y = y.ravel()
+    if y.shape[0] != n:
+        raise SimulationInputError(f"{y.shape[0]} labels for {n} samples; give one label per sample")
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        bad = y[(y < 0) | (y >= classes)][0]
+        raise SimulationInputError(f"label {int(bad)} is outside the program's classes [0, "
+                                   f"{classes - 1}]")
+    return y.astype(np.int64)

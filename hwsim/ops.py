@@ -12,7 +12,9 @@ import numpy as np
 from numba import njit, prange
 from numpy.lib.stride_tricks import sliding_window_view
 
-EXACT_LIMIT = float(1 << 24)
+from atsnn.config import EXACT_SUM_BITS
+
+EXACT_LIMIT = float(1 << EXACT_SUM_BITS)
 #: an input map sparser than this (fraction of non-zero entries) goes through the event-driven
 #: convolution; denser maps (pixels, busy layers) through im2col + GEMM. Both are exact; the
 #: crossover was measured with ``benchmarks/bench_hwsim.py`` on VGG16 layers.

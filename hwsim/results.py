@@ -113,8 +113,13 @@ def sweep_frames(dtsnn: list[PolicyResult] | None, atsn: list[PolicyResult] | No
 
 
 def write_run(run_dir: str | Path, trace, results: list[PolicyResult], *, dataset: str,
-              sweeps: tuple | None = None, notes: list[str] | None = None) -> dict[str, Any]:
-    """Write every file of docs/results.md atomically (temp dir, then rename)."""
+              sweeps: tuple | None = None, notes: list[str] | None = None, force: bool = False,
+              inputs=()) -> dict[str, Any]:
+    """Write every file of docs/results.md atomically (temp dir, then rename).
+
+    The run directory is replaced only when it is an earlier run output (atsnn.files rules);
+    ``inputs`` are the paths the run read, which the output may not hold.
+    """
     prog = trace.program
     hw = prog.hardware
     fixed = next((r for r in results if r.policy == "fixed"), None)
@@ -123,7 +128,7 @@ def write_run(run_dir: str | Path, trace, results: list[PolicyResult], *, datase
                    synthetic_weights=bool(prog.report.get("synthetic_weights", False)),
                    policies={r.policy: summary_entry(trace, r, fixed) for r in results},
                    notes=list(notes or []) + list(trace.notes))
-    with atomic_directory(run_dir) as tmp:
+    with atomic_directory(run_dir, kind="run", force=force, inputs=inputs) as tmp:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
         per_sample_frame(trace, results).to_csv(tmp / "per_sample.csv", index=False)
         per_layer_timestep_frame(trace).to_csv(tmp / "per_layer_timestep.csv", index=False)

@@ -38,9 +38,9 @@ def test_compile_missing_file(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, msg", [
-    (["--T", "0"], "--T must be >= 1"),
-    (["--policy", "dtsnn", "--theta", "1.5"], "--theta must be in (0, 1]"),
-    (["--policy", "atsn", "--cl-init", "0"], "--cl-init must be in (0, 1]"),
+    (["--T", "0"], "--T: 0 is outside [1, 4096]"),
+    (["--policy", "dtsnn", "--theta", "1.5"], "--theta: 1.5 is not a finite number in (0, 1]"),
+    (["--policy", "atsn", "--cl-init", "0"], "--cl-init: 0 is not a finite number in (0, 1]"),
 ])
 def test_simulate_bad_options(tmp_path, nir_fixtures, capsys, args, msg):
     prog = tmp_path / "prog"

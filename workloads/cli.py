@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
+    from atsnn.cli_types import seed as seed_type
     p = sub.add_parser("demo", help="compile, simulate (fixed T, DTSNN, ATSN), report and export Verilog for the "
                                     "built-in digits model")
     p.add_argument("-o", "--out", default="out/demo", help="output directory (default out/demo)")
@@ -18,7 +19,7 @@ def add_parser(sub) -> None:
                                         "converted to an SNN) as a NIR file")
     t.add_argument("name", choices=TOPOLOGIES)
     t.add_argument("-o", "--out", required=True, help="NIR file to write")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed_type, default=0)
     t.set_defaults(func=_topology)
 
 

@@ -25,23 +25,73 @@ def _plt():
     return plt
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, layer: str | None = None) -> Path:
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, layer: str | None = None,
+                 force: bool = False) -> Path:
+    """Write the report of ``run_dir`` into ``out_dir`` (default RUN_DIR/report) all at once.
+
+    Every table is read and checked first; the figures go to a temporary directory that replaces
+    the target only when complete (atsnn.files rules), so a bad run or layer leaves nothing."""
     run = Path(run_dir)
+    if run.exists() and not run.is_dir():
+        raise AtsnnError(f"run directory '{run}' is a file, not a directory written by 'atsnn simulate'")
     if not run.is_dir():
         raise AtsnnError(f"run directory '{run}' does not exist")
     for f in REQUIRED:
         if not (run / f).is_file():
             raise AtsnnError(f"run directory '{run}' has no {f}; is it the output of 'atsnn simulate'?")
-    out = Path(out_dir) if out_dir is not None else run / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    summary = json.loads((run / "summary.json").read_text())
-    per_sample = pd.read_csv(run / "per_sample.csv")
-    plt_ = pd.read_csv(run / "per_layer_timestep.csv")
-    breakdown = pd.read_csv(run / "energy_breakdown.csv")
-    per_t = pd.read_csv(run / "energy_per_timestep.csv")
-    util = pd.read_csv(run / "pe_utilisation.csv")
-    sweep_d = pd.read_csv(run / "sweep_dtsnn.csv") if (run / "sweep_dtsnn.csv").is_file() else None
-    sweep_a = pd.read_csv(run / "sweep_atsn.csv") if (run / "sweep_atsn.csv").is_file() else None
+    from atsnn.files import atomic_directory, check_output_path
+    final = Path(out_dir) if out_dir is not None else run / "report"
+    check_output_path(final, kind="report", inputs=(run,), force=force)
+    try:
+        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AtsnnError(f"{run / 'summary.json'}: not valid JSON ({exc})") from None
+    _check_summary(summary, run / "summary.json")
+    per_sample = _read_csv(run / "per_sample.csv")
+    plt_ = _read_csv(run / "per_layer_timestep.csv")
+    breakdown = _read_csv(run / "energy_breakdown.csv")
+    per_t = _read_csv(run / "energy_per_timestep.csv")
+    util = _read_csv(run / "pe_utilisation.csv")
+    sweep_d = _read_csv(run / "sweep_dtsnn.csv") if (run / "sweep_dtsnn.csv").is_file() else None
+    sweep_a = _read_csv(run / "sweep_atsn.csv") if (run / "sweep_atsn.csv").is_file() else None
+    try:
+        with atomic_directory(final, kind="report", inputs=(run,), force=force) as out:
+            _write(out, summary, per_sample, plt_, breakdown, per_t, util, sweep_d, sweep_a, layer)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise AtsnnError(f"run directory '{run}': tables do not have the columns and values "
+                         f"'atsnn simulate' writes ({type(exc).__name__}: {exc})") from None
+    return final
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """One run table, or a one-line error naming the file."""
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        msg = " ".join(str(exc).split())
+        raise AtsnnError(f"{path}: not a readable CSV table ({msg})") from None
+    if df.empty:
+        raise AtsnnError(f"{path}: table has no rows")
+    return df
+
+
+#: keys of summary.json the report reads (docs/results.md)
+SUMMARY_KEYS = ("program", "hardware", "cost_table", "clock_hz", "timesteps_max", "samples",
+                "dataset", "policies")
+
+
+def _check_summary(summary, path: Path) -> None:
+    if not isinstance(summary, dict):
+        raise AtsnnError(f"{path}: expected a JSON object")
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise AtsnnError(f"{path}: missing key '{missing[0]}' (a run summary has "
+                         f"{', '.join(SUMMARY_KEYS)})")
+    if not isinstance(summary["policies"], dict) or not summary["policies"]:
+        raise AtsnnError(f"{path}: key 'policies' must be a non-empty object")
+
+
+def _write(out, summary, per_sample, plt_, breakdown, per_t, util, sweep_d, sweep_a, layer):
     plt = _plt()
     figs = []
     figs.append(_energy_breakdown(plt, breakdown, summary, out))
@@ -55,7 +105,6 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, laye
     md = _summary_md(summary, plt_, figs)
     (out / "summary.md").write_text(md)
     (out / "index.html").write_text(_html(summary, md, figs))
-    return out
 
 
 def _save(plt, fig, out: Path, name: str) -> str:

@@ -7,12 +7,14 @@ def add_parser(sub) -> None:
     p = sub.add_parser("report", help="build summary.md, index.html and figures from a simulation run directory")
     p.add_argument("run_dir", help="directory written by 'atsnn simulate'")
     p.add_argument("-o", "--out", default=None, help="report directory (default RUN_DIR/report)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing directory that atsnn did not write (never an input)")
     p.add_argument("--layer", default=None, help="layer for the PE utilisation heatmap (default: busiest)")
     p.set_defaults(func=lambda a: _run(a))
 
 
 def _run(args) -> int:
     from atsnn.report.build import build_report
-    out = build_report(args.run_dir, args.out, layer=args.layer)
+    out = build_report(args.run_dir, args.out, layer=args.layer, force=args.force)
     print(f"report written to {out / 'index.html'} and {out / 'summary.md'}")
     return 0
