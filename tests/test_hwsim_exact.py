@@ -48,7 +48,8 @@ def test_kernels_without_jit():
         ref = reference_run(p, xq, 3)
         assert np.array_equal(tr.u, ref.u)
         import hwsim.kernels as k
-        assert not hasattr(k.neuron_update_batch, 'signatures') or True
+        # with NUMBA_DISABLE_JIT the kernel is the plain Python function, not a dispatcher
+        assert type(k.neuron_update_batch).__name__ == 'function'
         print('ok')
     """ % os.path.dirname(__file__))
     run_without_jit(code)
