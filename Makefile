@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/atsnn demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -q
+	$(PY) -m pytest -n $(JOBS) -q --timeout=900
 
 reports: $(STAMP)
 	$(VENV)/bin/atsnn reports --out reports
