@@ -300,7 +300,12 @@ def load_program(directory: str | Path) -> Program:
                           report=doc.get("report", {}), format_version=ver)
     except (KeyError, TypeError, ValueError) as exc:
         raise ProgramFormatError(f"{pj}: malformed program ({type(exc).__name__}: {exc})") from None
-    validate_program(program)
+    try:
+        validate_program(program)
+    except ProgramFormatError as exc:
+        if str(exc).startswith(str(d)):
+            raise
+        raise ProgramFormatError(f"program '{d}': {exc}") from None
     return program
 
 
