@@ -121,3 +121,45 @@ def test_absurd_layer_size_is_rejected():
     with pytest.raises(NirImportError, match=r"node 'c' \(Conv2d\) output \(8, 100000, 100000\) has 80000000000 "
                                              r"neurons"):
         import_nir(g)
+
+
+def _lif_graph(r: float, tau: float):
+    import nir
+    w = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
+    nodes = {"in": nir.Input(input_type={"input": np.array([4])}),
+             "fc": nir.Affine(weight=w, bias=np.zeros(3, np.float32)),
+             "lif": nir.LIF(tau=np.full(3, tau), r=np.full(3, r), v_leak=np.zeros(3),
+                            v_threshold=np.ones(3), v_reset=np.zeros(3)),
+             "fc2": nir.Affine(weight=np.ones((2, 3), np.float32), bias=np.zeros(2, np.float32)),
+             "out": nir.Output(output_type={"output": np.array([2])})}
+    edges = [("in", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "out")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), w
+
+
+@pytest.mark.parametrize("version, mode, rule", [
+    ("1.0.5", "subtract", "writer version < 1.0.6"),
+    ("1.0.6", "to_value", "default for LIF"),
+])
+def test_writer_version_boundary_decides_the_reset(tmp_path, version, mode, rule):
+    """Files written before nir 1.0.6 reset LIF by subtraction; 1.0.6 itself is the new rule."""
+    import h5py
+    import nir
+    graph, _ = _lif_graph(r=10.0, tau=1e-2)
+    path = tmp_path / "lif.nir"
+    nir.write(path, graph)
+    with h5py.File(path, "r+") as f:
+        if "version" in f:
+            del f["version"]
+        f["version"] = version
+    net = import_nir(path, dt=1e-3)
+    assert net.decisions["reset"][0] == {"layer": "lif", "reset_mode": mode, "rule": rule}
+    assert net.layers[0].reset == mode
+
+
+def test_lif_input_gain_is_dt_r_over_tau():
+    """LIF: the synaptic weight is scaled by dt*r/tau (here 1e-3 * 20 / 1e-2 = 2), beta = 0.9."""
+    graph, w = _lif_graph(r=20.0, tau=1e-2)
+    net = import_nir(graph, dt=1e-3)
+    lif = net.layers[0]
+    assert lif.beta == pytest.approx(0.9)
+    np.testing.assert_allclose(lif.synapses[0].weight, 2.0 * w, rtol=1e-6)
