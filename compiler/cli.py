@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
                 calib = z["x"]
         except (OSError, KeyError, ValueError) as exc:
             raise AtsnnError(f"calibration file '{args.calib}': {exc}") from None
+        if calib.ndim < 1 or calib.shape[0] < 1 or calib.dtype.kind not in "biuf":
+            raise AtsnnError(f"calibration file '{args.calib}': array 'x' has shape {calib.shape} "
+                             f"and dtype {calib.dtype}; it needs at least one numeric sample")
     input_max = args.input_max
     if calib is None and input_max is None:
         input_max = None
@@ -62,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
                                 logit_scale=args.logit_scale, ilif_T=args.ilif_T)
     except AtsnnError:
         raise
+    from atsnn.errors import QuantizationError
+    for layer in program.layers:
+        if layer.synapses and all(not s.weight.any() for s in layer.synapses):
+            raise QuantizationError(f"layer '{layer.name}': every weight quantized to 0 (input scale "
+                                    f"{program.input.scale:.3g} per LSB); check --input-max or --calib")
     out = Path(args.out)
     with atomic_directory(out, kind="program", force=args.force,
                           inputs=(args.model, args.calib, args.hw)) as tmp:

@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     e.add_argument("--hw", default=None, help="hardware preset or TOML file")
     e.add_argument("-o", "--out", required=True, help="output directory")
     e.add_argument("--no-lint", action="store_true")
+    e.add_argument("--force", action="store_true",
+                   help="replace an existing directory that atsnn did not write (never an input)")
     e.add_argument("--program", default=None, help="compiled Program directory: also write the array top for it")
     e.set_defaults(func=_export)
     y = rs.add_parser("synth", help="Yosys synth_xilinx resource report (PE, iLIF PE, PSN PE, AT unit, array) "
@@ -21,6 +23,8 @@ def add_parser(sub) -> None:
                    help="compiled Program directory: synthesise the array top generated for it, on the program's "
                         "hardware (without it the array row is extrapolated from the blocks)")
     y.add_argument("-o", "--out", default=None, help="directory for synth.md and synth.csv")
+    y.add_argument("--force", action="store_true",
+                   help="replace an existing directory that atsnn did not write (never an input)")
     y.set_defaults(func=_synth)
 
 
@@ -45,10 +49,12 @@ def _synth(args) -> int:
     md = report_markdown(hw, rows)
     print(md)
     if args.out:
+        from atsnn.files import atomic_directory
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "synth.md").write_text(md)
-        pd.DataFrame(rows).to_csv(out / "synth.csv", index=False)
+        with atomic_directory(out, kind="synth", inputs=(args.program, args.hw),
+                              force=args.force) as tmp:
+            (tmp / "synth.md").write_text(md)
+            pd.DataFrame(rows).to_csv(tmp / "synth.csv", index=False)
         print(f"written to {out / 'synth.md'} and {out / 'synth.csv'}")
     return 0
 
@@ -57,9 +63,16 @@ def _export(args) -> int:
     from atsnn.config import load_hardware
     from rtl.export import blocks, export_verilog
     from atsnn.program import load_program
+    from pathlib import Path
+
+    from atsnn.files import atomic_directory, check_output_path
+    check_output_path(args.out, kind="rtl", inputs=(args.program, args.hw), force=args.force)
     program = load_program(args.program) if args.program else None
     hw = program.hardware if program is not None else load_hardware(args.hw)
-    out = export_verilog(hw, args.out, lint_files=not args.no_lint, program=program)
+    out = Path(args.out)
+    with atomic_directory(out, kind="rtl", inputs=(args.program, args.hw),
+                          force=args.force) as tmp:
+        export_verilog(hw, tmp, lint_files=not args.no_lint, program=program)
     names = list(blocks(hw)) + (["atsnn_array"] if program is not None else [])
     for name in names:
         print(f"{out / (name + '.v')}" + ("" if args.no_lint else "  (verilator --lint-only: clean)"))
