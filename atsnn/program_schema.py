@@ -36,6 +36,15 @@ def _finite(v: float) -> float:
     return v
 
 
+def _positive(v: Any) -> Any:
+    """A JSON number as a float that must be finite and > 0 (other types left to the schema)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = float(v)
+    if isinstance(v, float) and not (math.isfinite(v) and v > 0):
+        raise ValueError(f"must be a finite number > 0, not {v!r}")
+    return v
+
+
 class PoolDoc(_Strict):
     kernel: PosPair
     stride: PosPair
@@ -110,14 +119,7 @@ class InputDoc(_Strict):
     scale: float
     bits: PosInt
 
-    @field_validator("scale", mode="before")
-    @classmethod
-    def _scale(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if isinstance(v, float) and not (math.isfinite(v) and v > 0):
-            raise ValueError(f"must be a finite number > 0, not {v!r}")
-        return v
+    _scale = field_validator("scale", mode="before")(classmethod(lambda cls, v: _positive(v)))
 
 
 class AtDoc(_Strict):
@@ -125,14 +127,7 @@ class AtDoc(_Strict):
     d_clip: NonNegInt
     logit_scale: float
 
-    @field_validator("logit_scale", mode="before")
-    @classmethod
-    def _ls(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if isinstance(v, float) and not (math.isfinite(v) and v > 0):
-            raise ValueError(f"must be a finite number > 0, not {v!r}")
-        return v
+    _ls = field_validator("logit_scale", mode="before")(classmethod(lambda cls, v: _positive(v)))
 
 
 class ProgramDoc(_Strict):
