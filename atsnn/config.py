@@ -15,14 +15,15 @@ bad value and the allowed range.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tomllib
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, ValidationError
+
 from atsnn.errors import ConfigError
+from atsnn.schema import StrictModel, one_line
 
 PRESET_DIR = Path(__file__).parent / "presets" / "hw"
 #: the simulator holds accumulator sums in float32, exact for magnitudes below 2**EXACT_SUM_BITS;
@@ -31,13 +32,15 @@ EXACT_SUM_BITS = 24
 DEFAULT_PRESET = "atsnn28"
 
 
-def _f(lo, hi, doc, *, kind=int):
-    """Field metadata: allowed closed range [lo, hi] and a one-line description."""
-    return field(metadata={"lo": lo, "hi": hi, "doc": doc, "kind": kind})
+def _f(lo, hi, doc):
+    """A field with its allowed closed range [lo, hi] and a one-line description.
+
+    The type (integer or finite number) is the field's annotation; validation is strict.
+    """
+    return Field(ge=lo, le=hi, description=doc, allow_inf_nan=False)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ArrayConfig:
+class ArrayConfig(StrictModel):
     """The PE array: ``rows x cols`` tiles, of which ``at_units`` are AT units."""
 
     rows: int = _f(1, 64, "tile rows of the array")
@@ -54,8 +57,7 @@ class ArrayConfig:
         return self.rows * self.cols - self.at_units
 
 
-@dataclass(frozen=True, kw_only=True)
-class PeConfig:
+class PeConfig(StrictModel):
     """One processing element (seed 001 Fig. 2c)."""
 
     input_spike_buffer_bytes: int = _f(8, 65536, "input spike (event) buffer per PE")
@@ -65,8 +67,7 @@ class PeConfig:
     spike_buffer_port_bytes: int = _f(1, 64, "bytes per spike buffer access")
 
 
-@dataclass(frozen=True, kw_only=True)
-class AtConfig:
+class AtConfig(StrictModel):
     """The adaptive-timestep unit: output integrator plus exit test (seed 001 eq. 8, 17-18)."""
 
     input_spike_buffer_bytes: int = _f(8, 65536, "input spike buffer of the AT unit")
@@ -76,14 +77,13 @@ class AtConfig:
     membrane_bits: int = _f(8, 32, "width of the output integrator's membrane (saturating)")
     exp_table_entries: int = _f(4, 4096, "entries of the stored exp(-x) table")
     exp_table_value_bits: int = _f(8, 24, "unsigned width of an exp table entry; 1.0 = 2**(bits-1)")
-    exp_input_range: float = _f(1.0, 64.0, "x range covered by the table, exp(-x) for x in [0, range]", kind=float)
+    exp_input_range: float = _f(1.0, 64.0, "x range covered by the table, exp(-x) for x in [0, range]")
     exp_index_frac_bits: int = _f(0, 16, "fraction bits of the table index used for linear interpolation")
     exp_scale_bits: int = _f(4, 24, "fraction bits of the membrane-to-index multiplier")
     cl_frac_bits: int = _f(8, 24, "fraction bits of CL_init, tau_CL and the running CL_t product")
 
 
-@dataclass(frozen=True, kw_only=True)
-class NumericConfig:
+class NumericConfig(StrictModel):
     """Fixed-point widths of the numeric contract (docs/hardware.md sec. 2)."""
 
     weight_bits: int = _f(2, 16, "signed synaptic weight width")
@@ -97,8 +97,7 @@ class NumericConfig:
     psn_max_taps: int = _f(1, 64, "most taps k of a sliding PSN (history registers per neuron: k - 1)")
 
 
-@dataclass(frozen=True, kw_only=True)
-class CycleConfig:
+class CycleConfig(StrictModel):
     """Per-operation cycle costs (docs/hardware.md sec. 5)."""
 
     event: int = _f(0, 64, "cycles to take one event from the bus into every PE")
@@ -111,30 +110,27 @@ class CycleConfig:
     psn_tap: int = _f(1, 64, "cycles per tap of a sliding-PSN update (one multiply-accumulate)")
 
 
-@dataclass(frozen=True, kw_only=True)
-class MemoryConfig:
+class MemoryConfig(StrictModel):
     """The hierarchy above the PEs (not fixed by the paper; docs/hardware.md sec. 6)."""
 
     glb_banks: int = _f(1, 1024, "global buffer banks")
     glb_bank_bytes: int = _f(1024, 1 << 26, "bytes per global buffer bank")
     glb_port_bytes: int = _f(1, 256, "bytes per global buffer access")
     glb_bandwidth_bytes_per_cycle: int = _f(1, 4096, "global buffer <-> PE bandwidth")
-    dram_bandwidth_bytes_per_cycle: float = _f(0.1, 4096.0, "DRAM <-> global buffer bandwidth", kind=float)
+    dram_bandwidth_bytes_per_cycle: float = _f(0.1, 4096.0, "DRAM <-> global buffer bandwidth")
 
     @property
     def glb_bytes(self) -> int:
         return self.glb_banks * self.glb_bank_bytes
 
 
-@dataclass(frozen=True, kw_only=True)
-class SystemConfig:
-    clock_hz: float = _f(1e6, 1e10, "clock frequency in Hz", kind=float)
+class SystemConfig(StrictModel):
+    clock_hz: float = _f(1e6, 1e10, "clock frequency in Hz")
     accelerators: int = _f(1, 1024, "identical accelerators running in parallel, each on its own images")
     technology_nm: int = _f(3, 250, "process node the cost table should match")
 
 
-@dataclass(frozen=True, kw_only=True)
-class HardwareConfig:
+class HardwareConfig(StrictModel):
     """Everything the compiler, simulator and RTL need to know about the hardware."""
 
     name: str
@@ -219,7 +215,7 @@ class HardwareConfig:
         return 1 << self.at.cl_frac_bits
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def replace(self, **sections: dict[str, Any]) -> "HardwareConfig":
         """Return a copy with some fields of some sections changed, validated.
@@ -246,64 +242,45 @@ _SECTIONS = {
 }
 
 
-def _check_value(key_path: str, value: Any, meta: dict, source: str | None):
-    kind = meta["kind"]
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(
-                f"key '{key_path}' must be an integer in [{meta['lo']}, {meta['hi']}], not {value!r}",
-                key_path=key_path, source=source)
-    else:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(
-                f"key '{key_path}' must be a finite number in [{meta['lo']}, {meta['hi']}], not {value!r}",
-                key_path=key_path, source=source)
-        value = float(value)
-    if not (meta["lo"] <= value <= meta["hi"]):
-        raise ConfigError(
-            f"key '{key_path}' = {value!r} is out of range [{meta['lo']}, {meta['hi']}]",
-            key_path=key_path, source=source)
-    return value
+class _MetaDoc(StrictModel):
+    name: str = Field(min_length=1, description="preset name recorded in every report")
+    description: str = ""
+
+
+class HardwareDoc(StrictModel):
+    """The TOML document of a hardware description: ``[meta]`` and one table per section."""
+
+    meta: _MetaDoc
+    array: ArrayConfig
+    pe: PeConfig
+    at: AtConfig
+    numeric: NumericConfig
+    cycles: CycleConfig
+    memory: MemoryConfig
+    system: SystemConfig
 
 
 def hardware_from_dict(data: dict[str, Any], *, source: str | None = None) -> HardwareConfig:
-    """Build and validate a :class:`HardwareConfig` from a nested dict (parsed TOML)."""
+    """Build and validate a :class:`HardwareConfig` from a nested dict (parsed TOML).
+
+    The schema is :class:`HardwareDoc` (types and ranges of every key); the rules that involve
+    several keys follow in :func:`_check_cross`. ``name`` and ``description`` may also stand at
+    the top level instead of under ``[meta]`` (as :meth:`HardwareConfig.to_dict` writes them).
+    """
     if not isinstance(data, dict):
         raise ConfigError("hardware description must be a table", source=source)
-    meta = data.get("meta", {})
-    known_top = set(_SECTIONS) | {"meta", "name", "description"}
-    for key in data:
-        if key not in known_top:
-            raise ConfigError(f"unknown key '{key}' (allowed: {', '.join(sorted(known_top))})",
-                              key_path=key, source=source)
-    name = data.get("name", meta.get("name"))
-    if not isinstance(name, str) or not name:
-        raise ConfigError("key 'meta.name' must be a non-empty string", key_path="meta.name", source=source)
-    description = data.get("description", meta.get("description", ""))
-    for key in meta:
-        if key not in ("name", "description"):
-            raise ConfigError(f"unknown key 'meta.{key}' (allowed: description, name)",
-                              key_path=f"meta.{key}", source=source)
-    built = {}
-    for sec, cls in _SECTIONS.items():
-        if sec not in data:
-            raise ConfigError(f"missing section '{sec}'", key_path=sec, source=source)
-        table = data[sec]
-        if not isinstance(table, dict):
-            raise ConfigError(f"key '{sec}' must be a table", key_path=sec, source=source)
-        names = {f.name: f for f in fields(cls)}
-        for key in table:
-            if key not in names:
-                raise ConfigError(f"unknown key '{sec}.{key}' (allowed: {', '.join(sorted(names))})",
-                                  key_path=f"{sec}.{key}", source=source)
-        kwargs = {}
-        for fname, f in names.items():
-            if fname not in table:
-                raise ConfigError(f"missing key '{sec}.{fname}' ({f.metadata['doc']})",
-                                  key_path=f"{sec}.{fname}", source=source)
-            kwargs[fname] = _check_value(f"{sec}.{fname}", table[fname], f.metadata, source)
-        built[sec] = cls(**kwargs)
-    cfg = HardwareConfig(name=name, description=description, **built)
+    doc = dict(data)
+    meta = doc.get("meta", {})
+    if isinstance(meta, dict) and ("name" in doc or "description" in doc):
+        meta = {**meta, **{k: doc.pop(k) for k in ("name", "description") if k in doc}}
+        doc["meta"] = meta
+    try:
+        parsed = HardwareDoc.model_validate(doc)
+    except ValidationError as exc:
+        path, msg = one_line(exc, HardwareDoc)
+        raise ConfigError(msg, key_path=path, source=source) from None
+    cfg = HardwareConfig(name=parsed.meta.name, description=parsed.meta.description,
+                         **{sec: getattr(parsed, sec) for sec in _SECTIONS})
     _check_cross(cfg, source)
     return cfg
 
@@ -368,8 +345,8 @@ def hardware_to_toml(cfg: HardwareConfig) -> str:
         lines.append("")
         lines.append(f"[{sec}]")
         obj = getattr(cfg, sec)
-        for f in fields(cls):
-            lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}  # {f.metadata['doc']}")
+        for fname, info in cls.model_fields.items():
+            lines.append(f"{fname} = {_toml_value(getattr(obj, fname))}  # {info.description}")
     return "\n".join(lines) + "\n"
 
 

@@ -17,13 +17,15 @@ cost without a second table. Every report records :attr:`CostTable.ref`.
 from __future__ import annotations
 
 import functools
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Annotated, Mapping
+
+from pydantic import Field, StringConstraints, ValidationError
 
 from atsnn.errors import ConfigError
+from atsnn.schema import StrictModel, one_line
 
 PRESET_DIR = Path(__file__).parent / "presets" / "costs"
 DEFAULT_COSTS = "sata28-500mhz"
@@ -149,92 +151,85 @@ def list_cost_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
-def _need(table: dict, key: str, kind, where: str, source: str):
-    if key not in table:
-        raise ConfigError(f"missing key '{where}.{key}'", key_path=f"{where}.{key}", source=source)
-    v = table[key]
-    if kind is float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"key '{where}.{key}' must be a finite number, not {v!r}",
-                              key_path=f"{where}.{key}", source=source)
-        return float(v)
-    if kind is int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"key '{where}.{key}' must be an integer, not {v!r}",
-                              key_path=f"{where}.{key}", source=source)
-        return v
-    if not isinstance(v, str) or not v.strip():
-        raise ConfigError(f"key '{where}.{key}' must be a non-empty string, not {v!r}",
-                          key_path=f"{where}.{key}", source=source)
-    return v
+Name = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
+
+
+class _CostMeta(StrictModel):
+    name: Name
+    version: Name
+    technology_nm: int = Field(ge=1, le=1000, description="process node of the figures")
+    characterised_clock_hz: float = Field(gt=0, allow_inf_nan=False,
+                                          description="clock the leakage and timing refer to")
+    description: str = ""
+    default_dram: Name
+
+
+class _EnergyDoc(StrictModel):
+    component: Name
+    action: Name
+    energy_pj: float = Field(ge=0, le=1e7, allow_inf_nan=False, description="pJ per action")
+    source: Name
+    port_bytes: int | None = Field(default=None, ge=1, le=4096,
+                                   description="bytes per access (memories)")
+
+
+class _LeakageDoc(StrictModel):
+    component: Name
+    power_mw: float = Field(ge=0, le=1e6, allow_inf_nan=False, description="static power in mW")
+    source: Name
+
+
+class CostDoc(StrictModel):
+    """The TOML document of a cost table (types and ranges; cross-entry rules follow)."""
+
+    meta: _CostMeta
+    energy: list[_EnergyDoc] = []
+    leakage: list[_LeakageDoc] = []
+
+
+def _entry_at(entries: list, path: str) -> str:
+    """``component.action`` of the energy entry a key path points into, if readable."""
+    try:
+        e = entries[int(path[len("energy["):path.index("]")])]
+        return f"{e['component']}.{e['action']}"
+    except (ValueError, IndexError, KeyError, TypeError):
+        return ""
 
 
 def costs_from_dict(data: dict, *, dram: str | None = None, source: str | None = None) -> CostTable:
-    """Validate a parsed cost-table TOML document."""
-    allowed = {"meta", "energy", "leakage"}
-    for k in data:
-        if k not in allowed:
-            raise ConfigError(f"unknown key '{k}' (allowed: energy, leakage, meta)", key_path=k, source=source)
-    meta = data.get("meta")
-    if not isinstance(meta, dict):
-        raise ConfigError("missing table 'meta'", key_path="meta", source=source)
-    meta_keys = {"name", "version", "technology_nm", "characterised_clock_hz", "description", "default_dram"}
-    for k in meta:
-        if k not in meta_keys:
-            raise ConfigError(f"unknown key 'meta.{k}' (allowed: {', '.join(sorted(meta_keys))})",
-                              key_path=f"meta.{k}", source=source)
-    name = _need(meta, "name", str, "meta", source)
-    version = _need(meta, "version", str, "meta", source)
-    tech = _need(meta, "technology_nm", int, "meta", source)
-    if not 1 <= tech <= 1000:
-        raise ConfigError(f"key 'meta.technology_nm' = {tech} is out of range [1, 1000]",
-                          key_path="meta.technology_nm", source=source)
-    clk = _need(meta, "characterised_clock_hz", float, "meta", source)
-    if not (math.isfinite(clk) and clk > 0):
-        raise ConfigError(f"key 'meta.characterised_clock_hz' = {clk!r} must be a finite number > 0",
-                          key_path="meta.characterised_clock_hz", source=source)
-    for table in ("energy", "leakage"):
-        entries = data.get(table, [])
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise ConfigError(f"key '{table}' must be an array of tables ([[{table}]] entries), not "
-                              f"{entries!r}", key_path=table, source=source)
-    default_dram = _need(meta, "default_dram", str, "meta", source)
+    """Validate a parsed cost-table TOML document against :class:`CostDoc` and the entry rules.
+
+    Rules beyond the schema: no duplicate ``component.action``; every memory the simulator
+    charges has ``read`` and ``write`` with ``port_bytes``; the logic primitives add, compare,
+    register and mul exist; the selected DRAM technology is one of the table's.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError("cost table must be a table", source=source)
+    try:
+        doc = CostDoc.model_validate(data)
+    except ValidationError as exc:
+        path, msg = one_line(exc, CostDoc)
+        if path.startswith("energy[") and isinstance(data.get("energy"), list):
+            entry = _entry_at(data["energy"], path)
+            if entry:
+                msg += f" ({entry})"
+        raise ConfigError(msg, key_path=path, source=source) from None
+    meta = doc.meta
+    name, version, tech, clk = meta.name, meta.version, meta.technology_nm, meta.characterised_clock_hz
+    default_dram = meta.default_dram
     energy: dict[tuple[str, str], EnergyEntry] = {}
-    for i, e in enumerate(data.get("energy", [])):
-        where = f"energy[{i}]"
-        if not isinstance(e, dict):
-            raise ConfigError(f"'{where}' must be a table", key_path=where, source=source)
-        for k in e:
-            if k not in ("component", "action", "energy_pj", "source", "port_bytes"):
-                raise ConfigError(f"unknown key '{where}.{k}'", key_path=f"{where}.{k}", source=source)
-        comp = _need(e, "component", str, where, source)
-        act = _need(e, "action", str, where, source)
-        epj = _need(e, "energy_pj", float, where, source)
-        if epj < 0 or epj > 1e7:
-            raise ConfigError(f"key '{where}.energy_pj' = {epj!r} is out of range [0, 1e7] "
-                              f"({comp}.{act})", key_path=f"{where}.energy_pj", source=source)
-        src = _need(e, "source", str, where, source)
-        port = None
-        if "port_bytes" in e:
-            port = _need(e, "port_bytes", int, where, source)
-            if not 1 <= port <= 4096:
-                raise ConfigError(f"key '{where}.port_bytes' = {port} is out of range [1, 4096]",
-                                  key_path=f"{where}.port_bytes", source=source)
-        if (comp, act) in energy:
-            raise ConfigError(f"duplicate energy entry '{comp}.{act}'", key_path=where, source=source)
-        energy[(comp, act)] = EnergyEntry(comp, act, epj, src, port)
+    for i, e in enumerate(doc.energy):
+        if (e.component, e.action) in energy:
+            raise ConfigError(f"duplicate energy entry '{e.component}.{e.action}'",
+                              key_path=f"energy[{i}]", source=source)
+        energy[(e.component, e.action)] = EnergyEntry(e.component, e.action, e.energy_pj, e.source,
+                                                      e.port_bytes)
     leakage: dict[str, LeakageEntry] = {}
-    for i, e in enumerate(data.get("leakage", [])):
-        where = f"leakage[{i}]"
-        for k in e:
-            if k not in ("component", "power_mw", "source"):
-                raise ConfigError(f"unknown key '{where}.{k}'", key_path=f"{where}.{k}", source=source)
-        comp = _need(e, "component", str, where, source)
-        p = _need(e, "power_mw", float, where, source)
-        if p < 0 or p > 1e6:
-            raise ConfigError(f"key '{where}.power_mw' = {p!r} is out of range [0, 1e6] ({comp})",
-                              key_path=f"{where}.power_mw", source=source)
-        leakage[comp] = LeakageEntry(comp, p, _need(e, "source", str, where, source))
+    for i, e in enumerate(doc.leakage):
+        if e.component in leakage:
+            raise ConfigError(f"duplicate leakage entry '{e.component}'", key_path=f"leakage[{i}]",
+                              source=source)
+        leakage[e.component] = LeakageEntry(e.component, e.power_mw, e.source)
     for comp in MEMORY_COMPONENTS:
         for act in ("read", "write"):
             if (comp, act) not in energy:
@@ -253,7 +248,7 @@ def costs_from_dict(data: dict, *, dram: str | None = None, source: str | None =
         raise ConfigError(f"DRAM '{chosen}' is not in cost table {name} (choices: {', '.join(dram_choices)})",
                           key_path="meta.default_dram", source=source)
     return CostTable(name=name, version=version, technology_nm=tech, characterised_clock_hz=clk,
-                     description=meta.get("description", ""), dram=chosen, energy=energy, leakage=leakage,
+                     description=meta.description, dram=chosen, energy=energy, leakage=leakage,
                      path=source or "")
 
 

@@ -193,10 +193,16 @@ def atomic_directory(target: str | Path, *, kind: str, inputs: Iterable[str | Pa
 
 
 @contextmanager
-def atomic_file(target: str | Path, *, inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
-    """Yield a temporary sibling file path; on success it replaces ``target`` (never an input)."""
+def atomic_file(target: str | Path, *, inputs: Iterable[str | Path] = (),
+                force: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling file path; on success it becomes ``target``.
+
+    An existing file is replaced only with ``force`` (never an input of the command)."""
     raw = Path(target)
     tgt = check_output_path(raw, kind="file", inputs=inputs, allow_file=True)
+    if tgt.exists() and not force:
+        raise OutputPathError(f"output file '{raw}' exists; choose a new name (or pass --force "
+                              "to replace it)")
     _writable_parent(tgt.parent, raw)
     fd, name = tempfile.mkstemp(prefix=f".{tgt.name}-tmp-{os.getpid()}-", dir=tgt.parent)
     os.close(fd)

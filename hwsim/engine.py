@@ -97,6 +97,10 @@ def run_batches(program: Program, hw: HardwareConfig, action: ActionEnergy, tabl
     ``progress`` shows a tqdm bar named ``desc``.
     """
     n = xq.shape[0]
+    from hwsim.memory import check_run_memory
+    fields = len(LAYER_FIELDS) + len(extra_fields) + len(COMPONENTS) - 1
+    check_run_memory(n, T, len(program.layers), fields, program.output_layer.neurons,
+                     what=f"program '{program.name}'")
     u = np.zeros((n, T, program.output_layer.neurons), dtype=np.int64)
     rec = {}
     for l in program.layers:

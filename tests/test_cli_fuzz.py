@@ -269,7 +269,62 @@ BAD_CALLS = {
                                lambda w: (w / "h.toml").write_text(re.sub(
                                    r"accumulator_bits = \d+", "accumulator_bits = 40",
                                    (ROOT / "atsnn/presets/hw/atsnn28.toml").read_text()))),
+    "hw_rows_string": (["config", "show", "--hw", "h.toml"],
+                       lambda w: _hw(w, lambda s: re.sub(r"rows = \d+", 'rows = "16"', s))),
+    "hw_clock_nan": (["config", "show", "--hw", "h.toml"],
+                     lambda w: _hw(w, lambda s: re.sub(r"clock_hz = [0-9.e+]+", "clock_hz = nan",
+                                                       s))),
+    "hw_section_scalar": (["compile", str(MODEL), "--hw", "h.toml", "-o", "out"],
+                          lambda w: _hw(w, lambda s: "cycles = 3\n" + s.replace("[cycles]", "[x]"))),
+    "costs_energy_infinite": (["config", "show", "--costs", "c.toml"],
+                              lambda w: _costs(w, lambda s: re.sub(r"energy_pj = [0-9.e+-]+",
+                                                                   "energy_pj = inf", s, count=1))),
+    "costs_blank_source": (["config", "show", "--costs", "c.toml"],
+                           lambda w: _costs(w, lambda s: re.sub(r'source = "[^"]*"', 'source = " "',
+                                                                s, count=1))),
+    "memory_estimate_refused": (["simulate", "prog", "--data", "many.npz", "-o", "out", "--T",
+                                 "4096", "--policy", "fixed"],
+                                lambda w: _npz(w / "many.npz", x=np.random.default_rng(0).random(
+                                    (60000, 64), dtype=np.float32))),
+    "demo_out_dot": (["demo", "-o", "."], None),
+    "demo_out_foreign": (["demo", "-o", "mine"],
+                         lambda w: ((w / "mine").mkdir(), (w / "mine/keep.txt").write_text("x"))),
+    "demo_out_is_program": (["demo", "-o", "prog"], None),
+    "reports_out_foreign": (["reports", "--out", "mine"],
+                            lambda w: ((w / "mine").mkdir(), (w / "mine/keep.md").write_text("x"))),
+    "topology_existing_file": (["topology", "vgg16", "-o", "notes.txt"], None),
+    "report_negative_energy": (["report", "run", "-o", "rep"],
+                               lambda w: _csv_cell(w / "run/energy_breakdown.csv", 1, 3, "-5.0")),
+    "report_non_numeric_cycles": (["report", "run", "-o", "rep"],
+                                  lambda w: _csv_cell(w / "run/per_sample.csv", 2, 6, "abc")),
+    "report_exit_step_above_T": (["report", "run", "-o", "rep"],
+                                 lambda w: _csv_cell(w / "run/per_sample.csv", 1, 5, "99")),
+    "report_missing_column": (["report", "run", "-o", "rep"],
+                              lambda w: (w / "run/pe_utilisation.csv").write_text(
+                                  "layer,pe\nfc0,0\n")),
+    "report_summary_policy_mismatch": (["report", "run", "-o", "rep"],
+                                       lambda w: _edit_json(w / "run/summary.json", lambda d: d[
+                                           "policies"].__setitem__("atsn", d["policies"]["fixed"]))),
+    "report_summary_clock_string": (["report", "run", "-o", "rep"],
+                                    lambda w: _edit_json(w / "run/summary.json",
+                                                         lambda d: d.__setitem__("clock_hz", "5"))),
+    "report_samples_disagree": (["report", "run", "-o", "rep"],
+                                lambda w: _edit_json(w / "run/summary.json",
+                                                     lambda d: d.__setitem__("samples", 21))),
 }
+
+
+def _hw(w: Path, fn) -> None:
+    (w / "h.toml").write_text(fn((ROOT / "atsnn/presets/hw/atsnn28.toml").read_text()))
+
+
+def _csv_cell(path: Path, row: int, col: int, value: str) -> None:
+    """Replace one cell of a CSV (row 0 is the header)."""
+    lines = path.read_text().splitlines()
+    cells = lines[row].split(",")
+    cells[col] = value
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _costs(w: Path, fn) -> None:
@@ -283,8 +338,9 @@ def test_bad_call_is_refused_and_changes_nothing(work, case):
     if prepare is not None:
         prepare(work)
     out = None
-    if "-o" in args:
-        o = args[args.index("-o") + 1]
+    flag = "-o" if "-o" in args else ("--out" if "--out" in args else None)
+    if flag is not None:
+        o = args[args.index(flag) + 1]
         out = (work / o) if o not in ("", ".") else None
     before = tree_hash(work, exclude=out if out is not None and not out.exists() else None)
     r = atsnn(args, work)
@@ -350,6 +406,8 @@ def test_stale_temporary_is_removed_and_umask_kept(work):
     assert (work / "out/summary.json").stat().st_mode & 0o777 == 0o640
 
 
+#: text an operating system can pass as a command-line argument (no NUL byte)
+ARGV_TEXT = st.text(st.characters(blacklist_characters="\x00", codec="utf-8"), max_size=4)
 JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
                         st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
                         st.lists(st.integers(-3, 3), max_size=3))
@@ -386,7 +444,7 @@ def test_fuzzed_program_field(base, tmp_path_factory, field, value):
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(opt=st.sampled_from(["--T", "--theta", "--cl-init", "--tau-cl", "--samples"]),
        value=st.one_of(st.integers(-10**6, 10**6).map(str), st.floats().map(repr),
-                       st.text(max_size=4)))
+                       ARGV_TEXT))
 def test_fuzzed_simulate_value(base, tmp_path_factory, opt, value):
     w = tmp_path_factory.mktemp("fv")
     r = atsnn(["simulate", str(base / "prog"), "--data", "digits", "--samples", "4",
@@ -396,4 +454,151 @@ def test_fuzzed_simulate_value(base, tmp_path_factory, opt, value):
         assert not (w / "out").exists()
     else:
         assert (w / "out/summary.json").is_file()
+    assert not no_temporaries(w)
+
+
+# ---- random damage to hardware presets, cost tables and run directories (in-process CLI) ----
+
+def run_main(args: list[str]) -> tuple[int, str]:
+    """``atsnn.cli.main`` in this process: (exit code, stderr). An unexpected exception (a
+    traceback for the user) propagates and fails the test."""
+    import contextlib
+    import io
+
+    from atsnn.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(args)
+    return rc, err.getvalue()
+
+
+def assert_clean_main(rc: int, err: str) -> None:
+    assert rc == 2, (rc, err)
+    assert len([l for l in err.splitlines() if l.startswith("error:")]) == 1, err
+
+
+TOML_VALUES = st.one_of(st.integers(-2**40, 2**40), st.floats(), st.booleans(),
+                        st.text(max_size=5), st.lists(st.integers(-3, 3), max_size=3),
+                        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+def _damage_table(doc: dict, path: list, value, action: str) -> None:
+    node = doc
+    for k in path[:-1]:
+        node = node[k]
+    if action == "delete":
+        del node[path[-1]]
+    elif action == "unknown":
+        node[f"{path[-1]}_x"] = value
+    else:
+        node[path[-1]] = value
+
+
+def _leaf_paths(doc, prefix=()) -> list:
+    out = []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _leaf_paths(v, prefix + (k,)) or [prefix + (k,)]
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _leaf_paths(v, prefix + (i,)) or [prefix + (i,)]
+    return out
+
+
+HW_DOC = __import__("tomllib").loads((ROOT / "atsnn/presets/hw/atsnn28.toml").read_text())
+COST_DOC = __import__("tomllib").loads(
+    (ROOT / "atsnn/presets/costs/sata28-500mhz.toml").read_text())
+ACTIONS = st.sampled_from(["set", "set", "set", "delete", "unknown"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(path=st.sampled_from(_leaf_paths(HW_DOC)), value=TOML_VALUES, action=ACTIONS)
+def test_fuzzed_hardware_preset(tmp_path_factory, path, value, action):
+    """A damaged preset is refused naming the key, or it is valid and compiles (or is refused)
+    with one line; nothing but the output appears."""
+    import copy
+
+    import tomli_w
+    w = tmp_path_factory.mktemp("fh")
+    doc = copy.deepcopy(HW_DOC)
+    _damage_table(doc, list(path), value, action)
+    (w / "h.toml").write_text(tomli_w.dumps(doc))
+    rc, err = run_main(["config", "show", "--hw", str(w / "h.toml")])
+    if rc != 0:
+        assert_clean_main(rc, err)
+        key = ".".join(str(p) for p in path[:2])
+        assert key.split(".")[0] in err, (key, err)
+        return
+    rc, err = run_main(["compile", str(MODEL), "--hw", str(w / "h.toml"), "-o", str(w / "out")])
+    if rc != 0:
+        assert_clean_main(rc, err)
+        assert not (w / "out").exists()
+    else:
+        assert (w / "out/program.json").is_file()
+    assert sorted(p.name for p in w.iterdir()) in (["h.toml"], ["h.toml", "out"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(_leaf_paths(COST_DOC)), value=TOML_VALUES, action=ACTIONS)
+def test_fuzzed_cost_table(base, tmp_path_factory, path, value, action):
+    """A damaged cost table is refused naming the key, or the estimate it prices is finite."""
+    import copy
+    import math
+
+    import tomli_w
+    w = tmp_path_factory.mktemp("fc")
+    doc = copy.deepcopy(COST_DOC)
+    _damage_table(doc, list(path), value, action)
+    (w / "c.toml").write_text(tomli_w.dumps(doc))
+    rc, err = run_main(["config", "show", "--costs", str(w / "c.toml")])
+    if rc != 0:
+        assert_clean_main(rc, err)
+        return
+    import contextlib
+    import io
+
+    from atsnn.cli import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["estimate", str(base / "prog"), "--rate", "0.1", "--costs",
+                   str(w / "c.toml"), "--json"])
+    assert rc == 0
+    row = json.loads(out.getvalue())
+    assert math.isfinite(row["energy_per_inference_uj"]) and row["energy_per_inference_uj"] >= 0
+
+
+RUN_FILES = ["per_sample.csv", "per_layer_timestep.csv", "energy_breakdown.csv",
+             "energy_per_timestep.csv", "pe_utilisation.csv", "summary.json"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(RUN_FILES), how=st.sampled_from(["cell", "truncate", "bytes"]),
+       where=st.floats(0, 1), cell=st.one_of(st.text(max_size=4), st.floats().map(repr),
+                                             st.integers(-10**9, 10**9).map(str)))
+def test_fuzzed_run_directory(base, tmp_path_factory, name, how, where, cell):
+    """A damaged run directory gives a full report or one error line and no report at all."""
+    w = tmp_path_factory.mktemp("fr")
+    shutil.copytree(base / "run", w / "run")
+    p = w / "run" / name
+    data = p.read_bytes()
+    if how == "truncate":
+        p.write_bytes(data[:int(where * len(data))])
+    elif how == "bytes":
+        i = int(where * (len(data) - 1))
+        p.write_bytes(data[:i] + cell.encode("utf-8", "replace") + data[i + 1:])
+    else:
+        lines = data.decode().splitlines()
+        r = 1 + int(where * (len(lines) - 2))
+        cells = lines[r].split(",")
+        cells[int(where * 997) % len(cells)] = cell.replace(",", ";").replace("\n", " ")
+        lines[r] = ",".join(cells)
+        p.write_text("\n".join(lines) + "\n")
+    before = tree_hash(w)
+    rc, err = run_main(["report", str(w / "run"), "-o", str(w / "rep")])
+    if rc != 0:
+        assert_clean_main(rc, err)
+        assert not (w / "rep").exists()
+    else:
+        assert (w / "rep/index.html").is_file() and (w / "rep/summary.md").is_file()
+    assert tree_hash(w, exclude=w / "rep") == before
     assert not no_temporaries(w)

@@ -10,9 +10,13 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", default="out/demo", help="output directory (default out/demo)")
     p.add_argument("--hw", default=None, help="hardware preset or TOML file")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing directory that atsnn did not write (never an input)")
     p.set_defaults(func=_demo)
     r = sub.add_parser("reports", help="regenerate the committed reports/ folder from scratch")
-    r.add_argument("--out", default="reports")
+    r.add_argument("--out", default="reports", help="reports directory (default reports)")
+    r.add_argument("--force", action="store_true",
+                   help="replace an existing directory that atsnn did not write")
     r.set_defaults(func=_reports)
     from workloads.topologies import TOPOLOGIES
     t = sub.add_parser("topology", help="write a CIFAR-10 or detection topology (seeded synthetic weights, "
@@ -20,6 +24,7 @@ def add_parser(sub) -> None:
     t.add_argument("name", choices=TOPOLOGIES)
     t.add_argument("-o", "--out", required=True, help="NIR file to write")
     t.add_argument("--seed", type=seed_type, default=0)
+    t.add_argument("--force", action="store_true", help="replace an existing file")
     t.set_defaults(func=_topology)
 
 
@@ -27,7 +32,9 @@ def _topology(args) -> int:
     from compiler.nir_export import export_nir
     from workloads.topologies import build
     net = build(args.name, seed=args.seed)
-    export_nir(net, args.out)
+    from atsnn.files import atomic_file
+    with atomic_file(args.out, force=args.force) as tmp:
+        export_nir(net, tmp)
     weights = sum(s.weight.size for l in net.layers for s in l.synapses)
     heads = [l.name for l in net.layers if l.neuron == "integrator"]
     print(f"wrote {args.out}: {net.name}, input {'x'.join(map(str, net.input_shape))}, {len(net.layers)} layers, "
@@ -38,29 +45,32 @@ def _topology(args) -> int:
 
 def _demo(args) -> int:
     from workloads.demo import print_summary, run_demo
-    print_summary(run_demo(args.out, hw=args.hw, quiet=args.quiet))
+    print_summary(run_demo(args.out, hw=args.hw, quiet=args.quiet, force=args.force))
     return 0
 
 
 def _reports(args) -> int:
-    import shutil
+    """Regenerate every report into ``--out`` at once (a ``reports`` output, atsnn.files rules)."""
     from pathlib import Path
 
-    from workloads.demo import print_summary, run_demo
-    out = Path(args.out)
-    target = out / "digits_cnn"
-    if target.exists():
-        shutil.rmtree(target)
-    s = run_demo(target, quiet=True)
-    # keep the report and the tables, not the compiled program or the Verilog
-    for sub in ("program", "verilog"):
-        shutil.rmtree(target / sub, ignore_errors=True)
-    print_summary(s)
-    from workloads.table3 import write_table3
-    print(f"Table-3 comparison: {write_table3(out)}")
+    from atsnn.files import atomic_directory
     from workloads.atsn_report import write_atsn_report
-    print(f"ATSN training: {write_atsn_report(out)}")
-    print(f"IF vs iLIF: {__import__('workloads.ilif_digits', fromlist=['_']).write_ilif_report(out / 'ilif')}")
+    from workloads.demo import print_summary, run_demo
+    from workloads.ilif_digits import write_ilif_report
     from workloads.psn_report import write_psn_report
-    print(f"sliding PSN vs LIF: {write_psn_report(out / 'psn')}")
+    from workloads.table3 import write_table3
+
+    final = Path(args.out)
+    with atomic_directory(final, kind="reports", force=args.force) as out:
+        # keep the report and the tables, not the compiled program or the Verilog
+        s = run_demo(out / "digits_cnn", quiet=True, keep=("run", "report"))
+        lines = [f"Table-3 comparison: {write_table3(out)}",
+                 f"ATSN training: {write_atsn_report(out)}",
+                 f"IF vs iLIF: {write_ilif_report(out / 'ilif')}",
+                 f"sliding PSN vs LIF: {write_psn_report(out / 'psn')}"]
+    s["_paths"] = {k: (v.replace(str(out), str(final)) if isinstance(v, str) else v)
+                   for k, v in s["_paths"].items()}
+    print_summary(s)
+    for line in lines:
+        print(line.replace(str(out), str(final)))
     return 0

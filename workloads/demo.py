@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -12,7 +13,34 @@ DEMO_T = 8
 DEMO_THETA = 0.1
 
 
-def run_demo(out: str | Path = "out/demo", *, hw: str | None = None, quiet: bool = False) -> dict:
+def run_demo(out: str | Path = "out/demo", *, hw: str | None = None, quiet: bool = False,
+             force: bool = False, keep=("program", "run", "report", "verilog")) -> dict:
+    """Compile, simulate, report and export the built-in digits model into ``out``.
+
+    ``out`` is written all at once as a ``demo`` output (atsnn.files rules: a new or empty
+    directory, or an earlier demo output; ``force`` replaces a foreign one, never an input or
+    the current directory). ``keep`` names the parts that stay in it.
+    """
+    from atsnn.files import atomic_directory
+
+    t0 = time.perf_counter()
+    final = Path(out)
+    with atomic_directory(final, kind="demo", force=force, inputs=(MODEL,)) as tmp:
+        summary = _demo_into(tmp, hw=hw, quiet=quiet)
+        for part in ("program", "run", "report", "verilog"):
+            if part not in keep:
+                shutil.rmtree(tmp / part, ignore_errors=True)
+    report = final / "report" / "index.html"
+    verilog = summary.pop("_verilog")
+    paths = dict(program=final / "program", run=final / "run", report=report,
+                 verilog=final / "verilog" if verilog else None)
+    summary["_paths"] = {k: (str(v) if v is not None else None) for k, v in paths.items()
+                         if k in keep}
+    summary["_paths"]["seconds"] = time.perf_counter() - t0
+    return summary
+
+
+def _demo_into(out: Path, *, hw: str | None, quiet: bool) -> dict:
     from atsnn.program import save_program
     from atsnn.report import build_report
     from compiler.pipeline import compile_model
@@ -22,9 +50,6 @@ def run_demo(out: str | Path = "out/demo", *, hw: str | None = None, quiet: bool
     from hwsim.policies import evaluate, sweep_atsn, sweep_dtsnn
     from hwsim.results import write_run
 
-    t0 = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     program = compile_model(MODEL, hw=hw)
     save_program(program, out / "program")
     x, y, dname = load_data("digits", tuple(program.input.shape))
@@ -34,15 +59,12 @@ def run_demo(out: str | Path = "out/demo", *, hw: str | None = None, quiet: bool
     th, a, b = sweep_grids()
     summary = write_run(out / "run", trace, results, dataset=dname,
                         sweeps=(sweep_dtsnn(trace, th), sweep_atsn(trace, a, b)))
-    report = build_report(out / "run", out / "report")
-    verilog = None
+    build_report(out / "run", out / "report")
     try:
         from rtl.export import export_verilog
-        verilog = export_verilog(program.hardware, out / "verilog", lint=False)
+        summary["_verilog"] = export_verilog(program.hardware, out / "verilog", lint=False)
     except ImportError:
-        verilog = None
-    summary["_paths"] = dict(program=str(out / "program"), run=str(out / "run"), report=str(report / "index.html"),
-                             verilog=str(verilog) if verilog else None, seconds=time.perf_counter() - t0)
+        summary["_verilog"] = None
     return summary
 
 
@@ -60,8 +82,9 @@ def print_summary(summary: dict) -> None:
     at = summary["policies"].get("atsn")
     if at and at.get("at_energy_share_of_pe") is not None:
         print(f"AT unit energy / PE energy (atsn): {at['at_energy_share_of_pe']:.4f}")
-    print(f"program: {p['program']}")
-    print(f"tables:  {p['run']}")
-    print(f"report:  {p['report']}")
-    print(f"verilog: {p['verilog'] or 'not available in this build'}")
+    for label, key in (("program:", "program"), ("tables: ", "run"), ("report: ", "report")):
+        if key in p:
+            print(f"{label} {p[key]}")
+    if "verilog" in p:
+        print(f"verilog: {p['verilog'] or 'not available in this build'}")
     print(f"done in {p['seconds']:.1f} s")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,6 @@ from atsnn.errors import AtsnnError
 
 COMPONENT_COLOURS = {"pe_logic": "#4c72b0", "pe_memory": "#55a868", "spike_buffers": "#8172b2",
                      "at_unit": "#c44e52", "glb": "#dd8452", "dram": "#937860", "leakage": "#8c8c8c"}
-REQUIRED = ("summary.json", "per_sample.csv", "per_layer_timestep.csv", "energy_breakdown.csv",
-            "energy_per_timestep.csv", "pe_utilisation.csv")
 
 
 def _plt():
@@ -31,29 +28,17 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, laye
 
     Every table is read and checked first; the figures go to a temporary directory that replaces
     the target only when complete (atsnn.files rules), so a bad run or layer leaves nothing."""
-    run = Path(run_dir)
-    if run.exists() and not run.is_dir():
-        raise AtsnnError(f"run directory '{run}' is a file, not a directory written by 'atsnn simulate'")
-    if not run.is_dir():
-        raise AtsnnError(f"run directory '{run}' does not exist")
-    for f in REQUIRED:
-        if not (run / f).is_file():
-            raise AtsnnError(f"run directory '{run}' has no {f}; is it the output of 'atsnn simulate'?")
     from atsnn.files import atomic_directory, check_output_path
+    from atsnn.run_schema import read_run
+    run = Path(run_dir)
     final = Path(out_dir) if out_dir is not None else run / "report"
-    check_output_path(final, kind="report", inputs=(run,), force=force)
-    try:
-        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AtsnnError(f"{run / 'summary.json'}: not valid JSON ({exc})") from None
-    _check_summary(summary, run / "summary.json")
-    per_sample = _read_csv(run / "per_sample.csv")
-    plt_ = _read_csv(run / "per_layer_timestep.csv")
-    breakdown = _read_csv(run / "energy_breakdown.csv")
-    per_t = _read_csv(run / "energy_per_timestep.csv")
-    util = _read_csv(run / "pe_utilisation.csv")
-    sweep_d = _read_csv(run / "sweep_dtsnn.csv") if (run / "sweep_dtsnn.csv").is_file() else None
-    sweep_a = _read_csv(run / "sweep_atsn.csv") if (run / "sweep_atsn.csv").is_file() else None
+    if run.is_dir():
+        check_output_path(final, kind="report", inputs=(run,), force=force)
+    rd = read_run(run)
+    summary, t = rd.summary, rd.tables
+    per_sample, plt_ = t["per_sample.csv"], t["per_layer_timestep.csv"]
+    breakdown, per_t = t["energy_breakdown.csv"], t["energy_per_timestep.csv"]
+    util, sweep_d, sweep_a = t["pe_utilisation.csv"], t["sweep_dtsnn.csv"], t["sweep_atsn.csv"]
     try:
         with atomic_directory(final, kind="report", inputs=(run,), force=force) as out:
             _write(out, summary, per_sample, plt_, breakdown, per_t, util, sweep_d, sweep_a, layer)
@@ -61,34 +46,6 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, laye
         raise AtsnnError(f"run directory '{run}': tables do not have the columns and values "
                          f"'atsnn simulate' writes ({type(exc).__name__}: {exc})") from None
     return final
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """One run table, or a one-line error naming the file."""
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        msg = " ".join(str(exc).split())
-        raise AtsnnError(f"{path}: not a readable CSV table ({msg})") from None
-    if df.empty:
-        raise AtsnnError(f"{path}: table has no rows")
-    return df
-
-
-#: keys of summary.json the report reads (docs/results.md)
-SUMMARY_KEYS = ("program", "hardware", "cost_table", "clock_hz", "timesteps_max", "samples",
-                "dataset", "policies")
-
-
-def _check_summary(summary, path: Path) -> None:
-    if not isinstance(summary, dict):
-        raise AtsnnError(f"{path}: expected a JSON object")
-    missing = [k for k in SUMMARY_KEYS if k not in summary]
-    if missing:
-        raise AtsnnError(f"{path}: missing key '{missing[0]}' (a run summary has "
-                         f"{', '.join(SUMMARY_KEYS)})")
-    if not isinstance(summary["policies"], dict) or not summary["policies"]:
-        raise AtsnnError(f"{path}: key 'policies' must be a non-empty object")
 
 
 def _write(out, summary, per_sample, plt_, breakdown, per_t, util, sweep_d, sweep_a, layer):
