@@ -76,7 +76,7 @@ def reference_run_ilif(program, x_int: np.ndarray, T: int) -> ReferenceResult:
                     src = x_int if direct else x_int[:, t]
                 else:
                     src = res.spikes[syn.source][:, t].reshape((S,) + tuple(program.layer(syn.source).shape))
-                a, events, synops, cycles = _ref_synapse(syn, src, l.shape, ranges, cyc,
+                a, events, synops, cycles, *_ = _ref_synapse(syn, src, l.shape, ranges, cyc,
                                                          pixels=syn.source == "input" and direct)
                 acc += a
                 res.events[l.name][:, t] += events

@@ -202,7 +202,8 @@ def _ref_pass_ranges(layer):
 
 
 def _ref_synapse(syn, src: np.ndarray, layer_shape, ranges, cyc, *, pixels: bool):
-    """One synapse in one step, literally (sec. 3, 6): ``(current, events, synops, compute_cycles)``.
+    """One synapse in one step, literally (sec. 3, 6):
+    ``(current, events, synops, compute_cycles, deliveries, busy)``.
 
     ``src`` is the step's integer input from the synapse's source, ``(S, *source shape)``: multi-bit
     pixels when ``pixels`` (an event per set bit, at its bit plane) or 0/1 spikes. It is pooled and
@@ -211,6 +212,9 @@ def _ref_synapse(syn, src: np.ndarray, layer_shape, ranges, cyc, *, pixels: bool
     position (one per spike or set bit, over the channels), synops = events x the neurons an event
     reaches (:func:`_ref_reach`), and per event and pass (``ranges`` from :func:`_ref_pass_ranges`)
     ``cycles.event + cycles.synop x`` the most neurons it reaches in one PE, if it reaches any there.
+    ``deliveries`` ``(S,)`` counts, per event and pass, the PEs it reaches (each takes it into its input
+    buffer); ``busy`` ``(PEs,)``, summed over the samples, gives each PE ``cycles.event + cycles.synop x``
+    its own reached neurons for every event and pass that reaches it.
     """
     S = src.shape[0]
     xi = np.asarray(src, dtype=np.int64)
@@ -225,7 +229,8 @@ def _ref_synapse(syn, src: np.ndarray, layer_shape, ranges, cyc, *, pixels: bool
         a = _ref_conv(xi, w, syn.stride, syn.padding)
     else:
         a = _ref_conv_transpose(xi, w, syn.stride, syn.padding, syn.output_padding)
-    events, synops, cycles = (np.zeros(S, dtype=np.int64) for _ in range(3))
+    events, synops, cycles, deliveries = (np.zeros(S, dtype=np.int64) for _ in range(4))
+    busy = np.zeros(len(ranges[0]), dtype=np.int64)
     flat = xi.reshape(S, -1)
     npos = 1 if syn.op == "dense" else syn.input_shape[1] * syn.input_shape[2]
     for s in range(S):
@@ -239,11 +244,16 @@ def _ref_synapse(syn, src: np.ndarray, layer_shape, ranges, cyc, *, pixels: bool
         for pos in np.nonzero(ev_pos)[0]:
             reach = _ref_reach(syn, layer_shape, int(pos))
             synops[s] += int(ev_pos[pos]) * len(reach)
+            n_ev = int(ev_pos[pos])
             for rng in ranges:
-                mx = max(int(np.count_nonzero((reach >= a0) & (reach < a1))) for a0, a1 in rng)
-                if mx > 0:
-                    cycles[s] += int(ev_pos[pos]) * (cyc.event + cyc.synop * mx)
-    return a.reshape(S, -1), events, synops, cycles
+                per_pe = [int(np.count_nonzero((reach >= a0) & (reach < a1))) for a0, a1 in rng]
+                if max(per_pe) > 0:
+                    cycles[s] += n_ev * (cyc.event + cyc.synop * max(per_pe))
+                for p, n in enumerate(per_pe):
+                    if n > 0:
+                        deliveries[s] += n_ev
+                        busy[p] += n_ev * (cyc.event + cyc.synop * n)
+    return a.reshape(S, -1), events, synops, cycles, deliveries, busy
 
 
 class ReferenceResult:
@@ -258,6 +268,8 @@ class ReferenceResult:
         self.events = {}
         self.synops = {}
         self.compute_cycles = {}
+        self.deliveries = {}  # layer -> (S, T) PE input-buffer deliveries
+        self.busy = {}  # layer -> (PEs,) busy cycles summed over samples and timesteps
         self.sigma_sum = None
         self.winner = None
         self.exit_t = None
@@ -294,8 +306,10 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
             state[l.name] = np.repeat(np.asarray(l.v_init, dtype=np.int64), per)[None, :].repeat(S, axis=0)
         for d in (res.spikes,):
             d[l.name] = np.zeros((S, T, l.neurons), dtype=np.uint8)
-        for d in (res.spike_counts, res.sat_hi, res.sat_lo, res.events, res.synops, res.compute_cycles):
+        for d in (res.spike_counts, res.sat_hi, res.sat_lo, res.events, res.synops, res.compute_cycles,
+                  res.deliveries):
             d[l.name] = np.zeros((S, T), dtype=np.int64)
+        res.busy[l.name] = np.zeros(len(l.mapping.chunk_sizes), dtype=np.int64)
     C = program.output_layer.neurons
     res.u = np.zeros((S, T, C), dtype=np.int64)
     ranges = {l.name: _ref_pass_ranges(l) for l in program.layers}
@@ -309,9 +323,11 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
                     src = x_int if direct else x_int[:, t]
                 else:
                     src = cur_spikes[syn.source].reshape((S,) + tuple(program.layer(syn.source).shape))
-                a, events, synops, cycles = _ref_synapse(syn, src, l.shape, ranges[l.name], cyc,
-                                                         pixels=syn.source == "input" and multibit)
+                a, events, synops, cycles, deliveries, busy = _ref_synapse(
+                    syn, src, l.shape, ranges[l.name], cyc, pixels=syn.source == "input" and multibit)
                 acc += a
+                res.deliveries[l.name][:, t] += deliveries
+                res.busy[l.name] += busy
                 res.events[l.name][:, t] += events
                 res.synops[l.name][:, t] += synops
                 res.compute_cycles[l.name][:, t] += cycles
@@ -320,6 +336,7 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
                 upd = cyc.update + psn.k_of(l) * cyc.psn_tap
             for rng in ranges[l.name]:
                 res.compute_cycles[l.name][:, t] += upd * max(a1 - a0 for a0, a1 in rng)
+                res.busy[l.name] += S * upd * np.array([a1 - a0 for a0, a1 in rng], dtype=np.int64)
             per = l.neurons // l.channels
             bias = np.repeat(np.asarray(l.bias, dtype=np.int64), per)
             if psn.is_psn_layer(l):

@@ -66,3 +66,39 @@ def random_network(seed: int, *, kind: str = "mixed") -> FloatNetwork:
 def random_inputs(net: FloatNetwork, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed + 1000)
     return rng.uniform(0, 1, (n,) + tuple(net.input_shape)) * (rng.random((n,) + tuple(net.input_shape)) < 0.7)
+
+
+def wide_dense_network(seed: int, *, hidden: int = 9000, encoding: str = "direct") -> FloatNetwork:
+    """16 inputs -> ``hidden`` LIF neurons (beta 0.75, hard reset to ``v_reset = -0.25``) -> 10 classes.
+
+    On a tight preset (1 KB GLB) its hidden layer needs many passes, streams its weights from DRAM, spills
+    its state to DRAM and keeps its spike map in DRAM: every traffic kind of contract sec. 7 but the GLB's.
+    """
+    rng = np.random.default_rng(seed)
+    h = FloatLayer(name="h", neuron="lif", shape=(hidden,), beta=0.75, reset="to_value", v_reset=-0.25,
+                   synapses=[FloatSynapse(source="input", op="dense", weight=rng.normal(0, 0.6, (hidden, 16)),
+                                          input_shape=(16,))],
+                   bias=np.full(hidden, 0.02), threshold=np.ones(hidden), v_init=np.zeros(hidden))
+    o = FloatLayer(name="out", neuron="integrator", shape=(10,),
+                   synapses=[FloatSynapse(source="h", op="dense", weight=rng.normal(0, 0.05, (10, hidden)),
+                                          input_shape=(hidden,))],
+                   bias=np.zeros(10), threshold=np.ones(10), v_init=np.zeros(10))
+    return FloatNetwork(name=f"wide{seed}", input_shape=(16,), layers=[h, o], output="out", input_encoding=encoding)
+
+
+def shared_weight_conv_network(seed: int) -> FloatNetwork:
+    """(16, 6, 6) -> 3x3 conv to 32 IF channels (hard reset to ``v_reset = 0.125``) -> 10 classes.
+
+    Its 4.6 KB kernel does not fit a 64 B PE memory, so it is streamed; every kernel weight serves 36
+    positions, so the per-timestep cap on streamed bytes (each weight once per pass, sec. 7) binds.
+    """
+    rng = np.random.default_rng(seed)
+    c = FloatLayer(name="c", neuron="if", shape=(32, 6, 6), reset="to_value", v_reset=0.125,
+                   synapses=[FloatSynapse(source="input", op="conv2d", weight=rng.normal(0, 0.3, (32, 16, 3, 3)),
+                                          input_shape=(16, 6, 6), padding=(1, 1))],
+                   bias=np.full(32, 0.01), threshold=np.ones(32), v_init=np.zeros(32))
+    o = FloatLayer(name="out", neuron="integrator", shape=(10,),
+                   synapses=[FloatSynapse(source="c", op="dense", weight=rng.normal(0, 0.05, (10, 32 * 36)),
+                                          input_shape=(32 * 36,), flatten=True)],
+                   bias=np.zeros(10), threshold=np.ones(10), v_init=np.zeros(10))
+    return FloatNetwork(name=f"sharedconv{seed}", input_shape=(16, 6, 6), layers=[c, o], output="out")

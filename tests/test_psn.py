@@ -26,6 +26,7 @@ from hwsim.inputs import quantize_sequence_input
 from hwsim.policies import evaluate
 from hwsim.psn import psn_update_batch
 from hwsim.psn_reference import psn_update
+from exact_check import assert_engine_matches_reference
 from hwsim.reference import reference_run
 
 SMALL = "atsnn28-small"
@@ -146,14 +147,7 @@ def _engine_vs_reference(seed: int, T: int, hw=SMALL):
     net = psn_network(seed)
     p = compile_model(net, hw=load_hardware(hw), input_max=1.0)
     xq = quantize_sequence_input(p, sequences(net, 3, T + 1, seed), T)
-    tr = simulate(p, xq, T=T, already_quantized=True)
-    ref = reference_run(p, xq, T)
-    assert np.array_equal(tr.u, ref.u)
-    for l in p.layers:
-        d = tr.layers[l.name]
-        assert np.array_equal(d["spikes"], ref.spike_counts[l.name]), l.name
-        for f in ("events", "synops", "compute_cycles", "sat_hi", "sat_lo"):
-            assert np.array_equal(d[f], getattr(ref, f)[l.name]), (l.name, f)
+    tr, _ = assert_engine_matches_reference(p, xq, T, quantized=True)
     return p, tr
 
 
