@@ -20,3 +20,13 @@ def built(build_root):
                                                   ("first", 100, 4), ("never", 100, 5)])
 def test_at_cosim(built, tmp_path, profile, steps, seed):
     cocotb_run(built, "cocotb_at", tmp_path, AT_PROFILE=profile, AT_STEPS=steps, AT_SEED=seed)
+
+
+def test_at_edge_cases(built, tmp_path):
+    """The hand-written rows of ``cocotb_common.AT_EDGE_CASES``: ``CL_t * S`` exactly at the exit
+    boundary ``ONE * 2**Q`` (no exit) and one LSB of ``CL_t`` below (exit) and above (no exit),
+    also after ``CL`` decays onto it. Each row is also checked against hwsim.reference in the
+    testbench. A hand mutant of rtl/at_unit.py (exit compare ``>`` made ``>=``) fails it and passes
+    the random profiles above; the AT unit has no constructor flag for it, so it is not built
+    here."""
+    cocotb_run(built, "cocotb_at", tmp_path, AT_PROFILE="edges")

@@ -28,6 +28,16 @@ def test_pe_cosim(built, tmp_path, profile, cycles):
     cocotb_run(built, "cocotb_pe", tmp_path, PE_CYCLES=cycles, PE_PROFILE=profile, PE_SEED=seed)
 
 
+def test_pe_edge_cases(built, tmp_path):
+    """The hand-written rows of ``cocotb_common.PE_EDGE_CASES``: the membrane exactly at, and one
+    past, ``membrane_max`` / ``membrane_min``; ``v2 = theta`` under both comparators; hard reset to
+    nonzero ``v_reset``. The testbench also checks each row against hwsim.reference. Hand mutants
+    of rtl/pe.py fail it (``s > vmax`` made ``>=``, ``s < vmin`` made ``<=``, either comparator
+    swapped, hard reset to 0) while the random profiles above pass all but the last; rtl/pe.py has
+    no constructor flag for them, so they are not built here."""
+    cocotb_run(built, "cocotb_pe", tmp_path, PE_PROFILE="edges")
+
+
 def test_pe_mutation_is_caught(build_root, tmp_path):
     """A logical instead of arithmetic leak shift must make the cosimulation fail."""
     assert_cosim_fails(_build(build_root, mutant=True), "cocotb_pe", tmp_path, PE_CYCLES=5000, PE_PROFILE="neg_sat",
