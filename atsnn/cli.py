@@ -15,7 +15,8 @@ import sys
 from atsnn.errors import AtsnnError
 
 #: modules that contribute sub-commands, in help order
-COMMAND_MODULES = ("compiler.cli", "hwsim.cli", "atsnn.report.cli", "rtl.cli", "workloads.cli")
+COMMAND_MODULES = ("compiler.cli", "hwsim.cli", "atsnn.report.cli", "rtl.cli", "workloads.cli",
+                   "atsnn.sweep.cli")
 
 
 def _config_show(args: argparse.Namespace) -> int:
