@@ -106,10 +106,24 @@ class Layer:
     scale: float = 1.0  # real membrane value = integer * scale
     mapping: LayerMapping | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # neuron-family parameters (JSON-safe)
+    #: per-output-channel thresholds (IF/LIF, contract sec. 2); ``None``: every channel uses ``threshold``,
+    #: which otherwise is their maximum
+    thresholds: np.ndarray | None = None
+    current_shift: int = 0  # the accumulated current enters the membrane as (a + r) >> c (sec. 2, 4)
 
     @property
     def neurons(self) -> int:
         return int(np.prod(self.shape))
+
+    def channel_thresholds(self) -> np.ndarray:
+        """``(C,)`` int64 threshold of every output channel."""
+        if self.thresholds is None:
+            return np.full(self.channels, int(self.threshold), dtype=np.int64)
+        return np.asarray(self.thresholds, dtype=np.int64)
+
+    def neuron_thresholds(self) -> np.ndarray:
+        """``(N,)`` int64 threshold of every neuron (C order: a channel's neurons are contiguous)."""
+        return np.repeat(self.channel_thresholds(), self.neurons // self.channels)
 
     @property
     def channels(self) -> int:
@@ -213,7 +227,10 @@ def save_program(program: Program, directory: str | Path) -> Path:
                            threshold=int(l.threshold),
                            v_init=arr(f"l{li}_vinit", np.asarray(l.v_init, dtype=np.int64)),
                            leak_shift=int(l.leak_shift), reset=l.reset, v_reset=int(l.v_reset),
-                           comparator=l.comparator, scale=float(l.scale), mapping=m, extra=l.extra))
+                           comparator=l.comparator, scale=float(l.scale), mapping=m, extra=l.extra,
+                           thresholds=None if l.thresholds is None else
+                           arr(f"l{li}_thr", np.asarray(l.thresholds, dtype=np.int64)),
+                           current_shift=int(l.current_shift)))
     doc = dict(format="atsnn-program", format_version=program.format_version, name=program.name,
                hardware=program.hardware.to_dict(), input=asdict(program.input), layers=layers,
                output=program.output, early_exit=bool(program.early_exit),
@@ -290,7 +307,10 @@ def load_program(directory: str | Path) -> Program:
                                 v_init=get(ld["vinit"] if "vinit" in ld else ld["v_init"]).astype(np.int64),
                                 leak_shift=int(ld["leak_shift"]), reset=ld["reset"], v_reset=int(ld["v_reset"]),
                                 comparator=ld["comparator"], scale=float(ld["scale"]), mapping=mapping,
-                                extra=ld.get("extra", {})))
+                                extra=ld.get("extra", {}),
+                                thresholds=None if ld.get("thresholds") is None
+                                else get(ld["thresholds"]).astype(np.int64),
+                                current_shift=int(ld.get("current_shift", 0))))
         inp = doc["input"]
         program = Program(name=doc["name"], hardware=hw,
                           input=InputSpec(shape=tuple(inp["shape"]), encoding=inp["encoding"],
@@ -333,6 +353,7 @@ def validate_program(program: Program) -> None:
                 raise ProgramFormatError(f"{where}: weights outside [{hw.weight_min}, {hw.weight_max}]")
         if l.neuron != "integrator" and not (1 <= l.threshold <= hw.threshold_max):
             raise ProgramFormatError(f"{where}: threshold {l.threshold} outside [1, {hw.threshold_max}]")
+        _check_threshold_and_shift(l, hw, where)
         if not (0 <= l.leak_shift <= hw.max_leak_shift):
             raise ProgramFormatError(f"{where}: leak_shift {l.leak_shift} outside [0, {hw.max_leak_shift}]")
         _check_layer_arrays(l, hw, where)
@@ -358,6 +379,32 @@ def validate_program(program: Program) -> None:
     from atsnn import ilif
     if ilif.is_ilif(program):
         ilif.validate(program)
+
+
+#: neuron kinds that may have per-channel thresholds and a current shift (contract sec. 2)
+SHIFTED_KINDS = ("if", "lif")
+
+
+def _check_threshold_and_shift(l: Layer, hw: HardwareConfig, where: str) -> None:
+    """Per-channel thresholds and the current shift (contract sec. 2): IF/LIF layers only, in range."""
+    if l.thresholds is not None:
+        t = np.asarray(l.thresholds)
+        if l.neuron not in SHIFTED_KINDS:
+            raise ProgramFormatError(f"{where}: per-channel thresholds are for IF/LIF layers, not "
+                                     f"'{l.neuron}'")
+        if t.shape != (l.channels,):
+            raise ProgramFormatError(f"{where}: thresholds has shape {t.shape}, expected ({l.channels},) "
+                                     "(one per output channel)")
+        if t.size and (int(t.min()) < 1 or int(t.max()) > hw.threshold_max):
+            raise ProgramFormatError(f"{where}: thresholds outside [1, {hw.threshold_max}]")
+        if t.size and int(t.max()) != int(l.threshold):
+            raise ProgramFormatError(f"{where}: threshold {l.threshold} is not the largest channel "
+                                     f"threshold {int(t.max())}")
+    top = hw.numeric.accumulator_bits - 1
+    if not isinstance(l.current_shift, (int, np.integer)) or not 0 <= l.current_shift <= top:
+        raise ProgramFormatError(f"{where}: current_shift {l.current_shift!r} outside [0, {top}]")
+    if l.current_shift and l.neuron not in SHIFTED_KINDS:
+        raise ProgramFormatError(f"{where}: current_shift is for IF/LIF layers, not '{l.neuron}'")
 
 
 def _check_layer_arrays(l: Layer, hw: HardwareConfig, where: str) -> None:

@@ -104,6 +104,8 @@ class LayerDoc(_Strict):
     scale: float
     mapping: MappingDoc | None
     extra: dict[str, Any]
+    thresholds: str | None = None
+    current_shift: NonNegInt = 0
 
     @field_validator("scale", mode="before")
     @classmethod

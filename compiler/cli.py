@@ -98,10 +98,12 @@ def run(args: argparse.Namespace) -> int:
     table = mapping_table(program.layers)
     with __import__("pandas").option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False))
+    if "agreement_inputs" in program.report:
+        print(f"  quantization check on {program.report['agreement_inputs']}")
     for row in program.report.get("agreement", []):
         if "output_agreement" in row:
             print(f"  float vs fixed, output {row['layer']}: same class on {100 * row['output_agreement']:.1f} % of "
-                  f"calibration inputs")
+                  f"check inputs")
         else:
             print(f"  float vs fixed, layer {row['layer']}: spike-count correlation "
                   f"{row['spike_count_correlation']:.3f}, fixed/float spike ratio {row['spike_count_ratio'] or 0:.3f}")

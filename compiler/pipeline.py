@@ -26,10 +26,13 @@ from compiler.quantize import choose_input_scale, quantize_network
 def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None, calib: np.ndarray | None = None,
                   input_max: float | None = None, reset_mode: str | None = None, dt: Any = "auto",
                   comparator: str = ">=", v_init_frac: float | None = None, logit_scale: float = 1.0,
-                  name: str | None = None, ilif_T: int | None = None) -> Program:
+                  name: str | None = None, ilif_T: int | None = None, measure: bool = True) -> Program:
     """Compile a model onto the hardware; see the module docstring.
 
     ``ilif_T`` rebuilds an iLIF model for that many timesteps (default: the T stored in the model).
+    ``measure`` runs the float network and the program on the calibration data (or on inputs drawn
+    from the declared range) and records their agreement, with a warning below
+    :data:`AGREEMENT_WARN` (:func:`agreement_warnings`).
     """
     if not isinstance(hw, HardwareConfig):
         hw = load_hardware(hw)
@@ -78,8 +81,15 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
     program = Program(name=name or net.name, hardware=hw, input=inp, layers=layers, output=net.output,
                       early_exit=early_exit, at=at, report=report)
     validate_program(program)
-    if calib is not None and net.input_encoding in ("direct", "sequence"):
-        report["agreement"] = agreement(net, program, np.asarray(calib)[:AGREEMENT_SAMPLES])
+    n_weights = sum(int(s.weight.size) for l in layers for s in l.synapses)
+    if measure and n_weights > AGREEMENT_MAX_WEIGHTS:
+        report["agreement_inputs"] = (f"not measured: {n_weights} weights exceed the quick check's "
+                                      f"{AGREEMENT_MAX_WEIGHTS}; compare with 'atsnn simulate' on real data")
+    elif net.input_encoding in ("direct", "sequence") and measure:
+        x_check, source = check_inputs(net, program, calib, input_max)
+        report["agreement_inputs"] = source
+        report["agreement"] = agreement(net, program, x_check)
+        report["warnings"].extend(agreement_warnings(report["agreement"], net.output))
         for row in report["agreement"]:
             if row["saturation_per_neuron_step"] > 0.01:
                 report["warnings"].append(f"layer '{row['layer']}' saturates on "
@@ -92,6 +102,41 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
 
 AGREEMENT_SAMPLES = 32
 AGREEMENT_T = 8
+#: below this fraction of calibration inputs classified alike, a compile warns
+AGREEMENT_WARN = 0.99
+#: programs with more weights than this skip the compile-time check (it simulates them exactly)
+AGREEMENT_MAX_WEIGHTS = 2_000_000
+
+
+def check_inputs(net: FloatNetwork, program: Program, calib, input_max) -> tuple[np.ndarray, str]:
+    """The inputs that measure what quantization costs, and where they come from: the first
+    :data:`AGREEMENT_SAMPLES` calibration samples, else as many drawn uniformly from the declared input
+    range ``[0, input_max]`` (seed 0; sequence inputs: :data:`AGREEMENT_T` frames)."""
+    if calib is not None:
+        x = np.asarray(calib)[:AGREEMENT_SAMPLES]
+        return x, f"{len(x)} calibration samples"
+    top = float(input_max if input_max is not None else program.input.scale * (2 ** program.input.bits - 1))
+    rng = np.random.default_rng(0)
+    shape = tuple(net.input_shape)
+    if net.input_encoding == "sequence":
+        shape = (AGREEMENT_T,) + shape
+    x = rng.uniform(0.0, top, (AGREEMENT_SAMPLES,) + shape)
+    return x, f"{AGREEMENT_SAMPLES} inputs drawn uniformly from the declared range [0, {top:g}]"
+
+
+def agreement_warnings(rows: list[dict[str, Any]], output: str) -> list[str]:
+    """One warning when the output agreement is below :data:`AGREEMENT_WARN`, naming the layer whose
+    spike counts correlate least with the float network's and the knobs that help."""
+    out = next((r for r in rows if r["layer"] == output and "output_agreement" in r), None)
+    if out is None or out["output_agreement"] >= AGREEMENT_WARN:
+        return []
+    hidden = [r for r in rows if "spike_count_correlation" in r]
+    worst = min(hidden, key=lambda r: r["spike_count_correlation"], default=None)
+    where = (f"; layer '{worst['layer']}' loses most (spike-count correlation "
+             f"{worst['spike_count_correlation']:.3f})" if worst is not None else "")
+    return [f"fixed point classifies {100 * out['output_agreement']:.1f} % of the check inputs like the float "
+            f"network{where}; wider weights (numeric.weight_bits), a wider preset or calibration data "
+            "(--calib) would help"]
 
 
 def agreement(net: FloatNetwork, program: Program, x: np.ndarray) -> list[dict[str, Any]]:

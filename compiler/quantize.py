@@ -20,7 +20,7 @@ import numpy as np
 
 from atsnn.config import HardwareConfig
 from atsnn.errors import QuantizationError
-from atsnn.program import InputSpec, Layer, Synapse
+from atsnn.program import SHIFTED_KINDS, InputSpec, Layer, Synapse
 from compiler.ir import FloatLayer, FloatNetwork
 
 
@@ -109,6 +109,8 @@ def quantize_network(net: FloatNetwork, hw: HardwareConfig, *, input_scale: floa
 
 
 def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input_scale: float):
+    if fl.neuron in SHIFTED_KINDS:
+        return _quantize_spiking_layer(fl, net, hw, input_scale)
     c = fl.shape[0]
     integrator = fl.neuron == "integrator"
     thr = np.ones(c) if integrator else np.asarray(fl.threshold, dtype=np.float64)
@@ -159,6 +161,101 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
     return layer, rep
 
 
+def _quantize_spiking_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input_scale: float):
+    """An IF/LIF layer with per-channel scales, a current shift and channel thresholds (sec. 2, 9).
+
+    Spikes are binary, so each output channel may live on its own scale: channel ``c``'s weights use
+    the full width (its largest weight is ``weight_max`` LSB on its weight scale ``s_w[c]``), its
+    membrane scale is ``s_v[c] = s_w[c] * 2**k`` with the layer's smallest current shift ``k`` that
+    brings every threshold ``round(theta_c / s_v[c])`` within the headroom cap
+    (``membrane_max / MEMBRANE_HEADROOM``, ``threshold_max``); bias and ``v_init`` are membrane
+    values on ``s_v[c]``. A hard reset to a nonzero ``v_reset`` (one value per layer) keeps one
+    scale for all channels. Channels whose accumulator bound (sec. 2) would not hold get coarser
+    weights until it does (noted).
+    """
+    c = fl.shape[0]
+    thr = np.asarray(fl.threshold, dtype=np.float64) * np.ones(c)
+    if np.any(thr <= 0) or not np.all(np.isfinite(thr)):
+        raise QuantizationError(f"layer '{fl.name}': thresholds must be positive and finite")
+    raw = folded_weights(fl, np.ones(c), input_scale)
+    wmax = np.zeros(c)
+    for syn, w in zip(fl.synapses, raw):
+        wmax = np.maximum(wmax, channel_weight_max(syn, w, c))
+    top = float(wmax.max(initial=0.0))
+    one_scale = fl.reset == "to_value" and fl.v_reset != 0
+    if top == 0.0:
+        wmax[:] = thr  # no weights: any scale; the threshold gets weight_max LSB
+    elif one_scale:
+        wmax[:] = top
+    else:
+        wmax = np.where(wmax > 0, wmax, top)  # a channel without weights takes the layer's scale
+    scale_w = wmax / hw.weight_max
+    notes = []
+    raised = thr / scale_w < MIN_THRESHOLD_LSB  # weights beyond MIN_THRESHOLD_LSB thresholds: clipped
+    if raised.any():
+        scale_w = np.where(raised, thr / MIN_THRESHOLD_LSB, scale_w)
+        notes.append(f"threshold raised to {MIN_THRESHOLD_LSB} LSB in {int(raised.sum())} channel(s): the "
+                     "largest weights exceed the integer range and are clipped")
+    cap = min(hw.threshold_max, hw.membrane_max // MEMBRANE_HEADROOM)
+    bias = np.asarray(fl.bias, dtype=np.float64)
+    for _ in range(64):  # the accumulator bound (sec. 2) on the chosen scales
+        shift = 0
+        while (thr / (scale_w * 2 ** shift)).max() > cap + 0.5 and shift < hw.numeric.accumulator_bits - 1:
+            shift += 1
+        scale_v = scale_w * 2 ** shift
+        ws = folded_weights(fl, scale_w, input_scale)
+        syns, clipped, bi, bias_clipped, bound = integer_synapses(fl, ws, bias, 1.0, net, hw,
+                                                                  bias_scale=scale_v, check=False)
+        bound = bound - np.abs(bi)  # the bias is added after the shift, outside the accumulator
+        over = bound > hw.accumulator_max
+        if not over.any():
+            break
+        scale_w = np.where(over, scale_w * bound / hw.accumulator_max * (1 + 1e-9), scale_w)
+        if one_scale:
+            scale_w[:] = scale_w.max()
+        if not any(n.startswith("weights coarsened") for n in notes):
+            notes.append("weights coarsened to keep the accumulator bound")
+    else:  # pragma: no cover - the loop converges in a step or two
+        raise QuantizationError(f"layer '{fl.name}': no scale meets the accumulator bound")
+    need = float((thr / scale_v).max())
+    if need > hw.threshold_max + 0.5:
+        unit = f"input LSB {input_scale:.3g}" if any(s.source == "input" for s in fl.synapses) else "weights"
+        raise QuantizationError(f"layer '{fl.name}': its threshold needs {need:.3g} LSB even with the largest "
+                                f"current shift ({shift}), more than numeric.threshold_bits allows "
+                                f"({hw.threshold_max}): the weights are far below the threshold ({unit}); "
+                                "check --input-max or --calib")
+    thr_c = np.clip(np.rint(thr / scale_v), 1, hw.threshold_max).astype(np.int64)
+    if int(thr_c.max()) < 8:
+        notes.append(f"threshold is only {int(thr_c.max())} LSB: coarse firing resolution")
+    vmin, vmax = hw.membrane_min, hw.membrane_max
+    vi = np.clip(np.rint(np.asarray(fl.v_init, dtype=np.float64) / scale_v), vmin, vmax).astype(np.int64)
+    k, leak_err = leak_shift_for(fl.beta, hw, fl.name)
+    v_reset = int(np.clip(round(fl.v_reset / float(scale_v.max())), vmin, vmax)) if one_scale else 0
+    if clipped or bias_clipped:
+        warnings.warn(f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to the integer range")
+    per_channel = not np.all(thr_c == thr_c[0])
+    layer = Layer(name=fl.name, neuron=fl.neuron, shape=tuple(fl.shape), synapses=syns, bias=bi,
+                  threshold=int(thr_c.max()), v_init=vi, leak_shift=k, reset=fl.reset, v_reset=v_reset,
+                  comparator=fl.comparator, scale=float(scale_v.max()), extra=dict(fl.extra),
+                  thresholds=thr_c if per_channel else None, current_shift=shift)
+    rep = dict(layer=fl.name, neuron=fl.neuron, scale=float(scale_v.max()), current_shift=shift,
+               threshold=int(thr_c.max()), threshold_min=int(thr_c.min()),
+               per_channel_thresholds=bool(per_channel), leak_shift=k, leak_factor=float(fl.beta),
+               leak_error=float(leak_err), weights_clipped=clipped, biases_clipped=bias_clipped,
+               max_accumulation=int(bound.max(initial=0)), accumulator_limit=hw.accumulator_max, notes=notes)
+    return layer, rep
+
+
+def channel_weight_max(syn, w: np.ndarray, c: int) -> np.ndarray:
+    """Per output channel, the largest ``|w|`` of one synapse's weights (PyTorch layouts)."""
+    a = np.abs(w)
+    if syn.op == "conv_transpose2d":
+        a = a.transpose(1, 0, 2, 3)
+    if a.size == 0:
+        return np.zeros(c)
+    return a.reshape(c, -1).max(axis=1)
+
+
 def folded_weights(fl: FloatLayer, thr: np.ndarray, input_scale: float) -> list[np.ndarray]:
     """Per synapse, the float weights divided by the per-channel threshold, in units of one input LSB."""
     ws = []
@@ -187,8 +284,9 @@ def channel_fanin(syn, w: np.ndarray, c: int) -> np.ndarray:
 
 
 def integer_synapses(fl: FloatLayer, ws: list[np.ndarray], bias: np.ndarray, scale: float, net: FloatNetwork,
-                     hw: HardwareConfig):
-    """Round folded weights and bias on the layer scale and check the sec. 2 accumulator bound.
+                     hw: HardwareConfig, *, bias_scale: float | None = None, check: bool = True):
+    """Round folded weights on ``scale`` and the bias on ``bias_scale`` (default ``scale``) and, when
+    ``check``, raise unless the sec. 2 accumulator bound holds.
 
     Returns ``(synapses, weights_clipped, int_bias, biases_clipped, bound)`` with ``bound`` the per-channel
     largest ``sum |w| * max_input + |b|`` in LSB.
@@ -207,11 +305,11 @@ def integer_synapses(fl: FloatLayer, ws: list[np.ndarray], bias: np.ndarray, sca
                             stride=tuple(syn.stride), padding=tuple(syn.padding),
                             output_padding=tuple(syn.output_padding), pool=syn.pool, flatten=bool(syn.flatten),
                             max_input=int(mx)))
-    bi = np.rint(bias / scale)
+    bi = np.rint(bias / (scale if bias_scale is None else bias_scale))
     bias_clipped = int(np.sum((bi < hw.bias_min) | (bi > hw.bias_max)))
     bi = np.clip(bi, hw.bias_min, hw.bias_max).astype(np.int64)
     bound = bound + np.abs(bi)
-    if bound.max(initial=0) > hw.accumulator_max:
+    if check and bound.max(initial=0) > hw.accumulator_max:
         ch = int(np.argmax(bound))
         raise QuantizationError(f"layer '{fl.name}': channel {ch} can accumulate {int(bound[ch])} per timestep, more "
                                 f"than numeric.accumulator_bits = {hw.numeric.accumulator_bits} allows "

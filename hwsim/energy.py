@@ -45,6 +45,7 @@ class ActionEnergy:
         self.add_acc = c.logic_pj("add", n.accumulator_bits)
         self.add_mem = c.logic_pj("add", n.membrane_bits)
         self.cmp_mem = c.logic_pj("compare", n.membrane_bits)
+        self.shift_acc = c.logic_pj("shift", n.accumulator_bits)  # the current shift (sec. 2, 4)
         self.add_at = c.logic_pj("add", hw.at.membrane_bits)
         self.cmp_at = c.logic_pj("compare", hw.at.membrane_bits)
         # AT exit test (contract sec. 8)
@@ -99,7 +100,7 @@ class ActionEnergy:
     # ------------------------------------------------------------------ one layer-timestep
     def layer_energy(self, *, unit: str, leak: bool, subtract: bool, neurons: int, deliveries, synops, spikes,
                      glb_read_bytes, glb_write_bytes, dram_bytes, weights_streamed: bool,
-                     psn_k: int = 0) -> dict[str, np.ndarray]:
+                     psn_k: int = 0, current_shift: int = 0) -> dict[str, np.ndarray]:
         """Energy (pJ) per component for arrays of per-sample counts (contract sec. 8; ``psn_k > 0``: a
         sliding-PSN layer with that many taps, whose neuron updates are charged as in sec. 11)."""
         deliveries = np.asarray(deliveries, dtype=np.float64)
@@ -125,7 +126,8 @@ class ActionEnergy:
                              + self.accbytes * (self.pm_rd + self.pm_wr))
                    + neurons * (self.membytes + self.accbytes) * (self.pm_rd + self.pm_wr))
             logic = (synops * self.add_acc
-                     + neurons * (2 * self.add_acc + 3 * self.cmp_mem + (self.add_mem if leak else 0))
+                     + neurons * (2 * self.add_acc + 3 * self.cmp_mem + (self.add_mem if leak else 0)
+                                  + (self.shift_acc if current_shift else 0))
                      + (spikes * self.add_mem if subtract else 0))
             out = dict(pe_logic=logic, pe_memory=mem, spike_buffers=buf, at_unit=zero)
         out["glb"] = np.asarray(glb_read_bytes, dtype=np.float64) * self.glb_rd + np.asarray(

@@ -342,7 +342,7 @@ def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_
                                      neurons=l.neurons, deliveries=deliveries, synops=synops,
                                      spikes=counts[:, 0], glb_read_bytes=glb_r, glb_write_bytes=glb_w,
                                      dram_bytes=dram, weights_streamed=not m.weights_resident,
-                                     psn_k=k_of(l) if is_psn_layer(l) else 0)
+                                     psn_k=k_of(l) if is_psn_layer(l) else 0, current_shift=l.current_shift)
             for c, val in en.items():
                 r[f"energy_{c}"][b0:b1, t] = val
             busy[l.name] += pe_busy

@@ -13,15 +13,19 @@ from numba import njit
 
 
 @njit(cache=True)
-def neuron_update_batch(v, acc, bias_n, threshold, leak_shift, fire_enabled, subtract, v_reset, ge, vmin, vmax,
-                        spikes_out, counts_out):
+def neuron_update_batch(v, acc, bias_n, threshold_n, current_shift, leak_shift, fire_enabled, subtract, v_reset,
+                        ge, vmin, vmax, spikes_out, counts_out):
     """In place: ``v`` (B, N) int64; ``acc`` (B, N) int64, or float32/float64 holding exact integers
-    (the engine's accumulator, converted per element); ``bias_n`` (N,) int64.
+    (the engine's accumulator, converted per element); ``bias_n`` and ``threshold_n`` (N,) int64; the
+    current enters as ``(acc + r) >> current_shift`` with ``r = 2**(current_shift - 1)`` (0 if no shift).
 
     Writes ``spikes_out`` (B, N) uint8 and ``counts_out`` (B, 3) int64 =
     (spikes, upper saturations, lower saturations).
     """
     nb, nn = v.shape
+    rnd = np.int64(0)
+    if current_shift > 0:
+        rnd = np.int64(1) << (current_shift - 1)
     for b in range(nb):
         ns = 0
         hi = 0
@@ -30,7 +34,11 @@ def neuron_update_batch(v, acc, bias_n, threshold, leak_shift, fire_enabled, sub
             x = v[b, n]
             if leak_shift > 0:
                 x = x - (x >> leak_shift)
-            s = x + np.int64(acc[b, n]) + bias_n[n]
+            a = np.int64(acc[b, n])
+            if current_shift > 0:
+                a = (a + rnd) >> current_shift
+            s = x + a + bias_n[n]
+            threshold = threshold_n[n]
             if s > vmax:
                 s = vmax
                 hi += 1
@@ -67,7 +75,8 @@ def update_layer(layer, hw, v: np.ndarray, acc: np.ndarray, bias_n: np.ndarray):
         vmin, vmax = hw.membrane_min, hw.membrane_max
     spikes = np.empty(v.shape, dtype=np.uint8)
     counts = np.zeros((v.shape[0], 3), dtype=np.int64)
-    neuron_update_batch(v, acc, bias_n, np.int64(layer.threshold), np.int64(layer.leak_shift), not integrator,
-                        layer.reset == "subtract", np.int64(layer.v_reset), layer.comparator == ">=",
-                        np.int64(vmin), np.int64(vmax), spikes, counts)
+    thr = np.zeros(v.shape[1], dtype=np.int64) if integrator else layer.neuron_thresholds()
+    neuron_update_batch(v, acc, bias_n, thr, np.int64(layer.current_shift), np.int64(layer.leak_shift),
+                        not integrator, layer.reset == "subtract", np.int64(layer.v_reset),
+                        layer.comparator == ">=", np.int64(vmin), np.int64(vmax), spikes, counts)
     return spikes, counts

@@ -26,16 +26,25 @@ def leak(v: np.ndarray, leak_shift: int) -> np.ndarray:
     return v - (v >> leak_shift)
 
 
-def neuron_update(v: np.ndarray, acc: np.ndarray, bias: np.ndarray | int, *, threshold: int, leak_shift: int,
-                  reset: str, v_reset: int, comparator: str, vmin: int, vmax: int):
+def shifted_current(acc, current_shift: int) -> np.ndarray:
+    """``(a + r) >> c`` with ``r = 2**(c - 1)`` (``a`` itself for ``c = 0``): sec. 2, round to nearest."""
+    a = np.asarray(acc, dtype=np.int64)
+    if current_shift == 0:
+        return a
+    return (a + (1 << (current_shift - 1))) >> current_shift
+
+
+def neuron_update(v: np.ndarray, acc: np.ndarray, bias: np.ndarray | int, *, threshold, leak_shift: int,
+                  reset: str, v_reset: int, comparator: str, vmin: int, vmax: int, current_shift: int = 0):
     """One PE update step for a vector of neurons.
 
     Returns ``(v_next, spikes, sat_hi, sat_lo)``: new membranes (int64),
     spike flags (uint8) and saturation flags (bool) for the upper and lower
-    clamp. ``acc`` is the exact accumulator (sec. 3).
+    clamp. ``acc`` is the exact accumulator (sec. 3); ``threshold`` an int or one per neuron.
     """
     v1 = leak(v, leak_shift)
-    s = v1 + np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64)
+    threshold = np.asarray(threshold, dtype=np.int64)
+    s = v1 + shifted_current(acc, current_shift) + np.asarray(bias, dtype=np.int64)
     sat_hi = s > vmax
     sat_lo = s < vmin
     v2 = np.clip(s, vmin, vmax)
@@ -349,7 +358,8 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
                                               umin=hw.at_membrane_min, umax=hw.at_membrane_max)
                 z = np.zeros(u.shape, dtype=np.uint8)
             else:
-                u, z, hi, lo = neuron_update(state[l.name], acc, bias, threshold=l.threshold,
+                u, z, hi, lo = neuron_update(state[l.name], acc, bias, threshold=l.neuron_thresholds(),
+                                             current_shift=l.current_shift,
                                              leak_shift=l.leak_shift, reset=l.reset, v_reset=l.v_reset,
                                              comparator=l.comparator, vmin=hw.membrane_min, vmax=hw.membrane_max)
             state[l.name] = u

@@ -198,6 +198,8 @@ def _layer_actions(program, layer, ref: ReferenceResult) -> dict[Action, np.ndar
     count((logic_bucket, "logic", "compare", n.membrane_bits), ones * 3 * N)
     if layer.leak_shift > 0:
         count((logic_bucket, "logic", "add", n.membrane_bits), ones * N)
+    if layer.current_shift > 0:  # (a + r) >> c
+        count((logic_bucket, "logic", "shift", n.accumulator_bits), ones * N)
     if layer.reset == "subtract":
         count((logic_bucket, "logic", "add", n.membrane_bits), spikes)
     return acts

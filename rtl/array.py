@@ -129,7 +129,7 @@ PE_CONN, PE_PAIR, PE_SLOT = range(3)
 #: Memories and registers of the global unit (``cfg_addr`` unit field = ``pe_count``).
 G_MAXCONN, G_EVENT_MASK, G_OUT_WEIGHT, G_OUT_BIAS, G_OUT_VINIT, G_LAYER, G_AT = range(7)
 #: Per PE layer, the words of its parameter block in ``G_LAYER`` (index ``k * len(LAYER_FIELDS) + field``).
-LAYER_FIELDS = ("threshold", "leak_shift", "hard_reset", "v_reset", "strict")
+LAYER_FIELDS = ("leak_shift", "hard_reset", "v_reset", "strict", "current_shift")
 #: Words of ``G_AT``.
 AT_FIELDS = ("exp_mult", "d_clip")
 
@@ -209,12 +209,14 @@ class ArrayLayout:
         """Fields of each per-PE memory word, by kind: ``[(name, shape)]``, first field in the low bits.
 
         CONN: ``off`` (first pair of the event in the PE's pair list), ``cnt`` (its pairs);
-        PAIR: ``neuron`` (local index within the layer's slice), ``weight``; SLOT: ``bias``, ``v_init``.
+        PAIR: ``neuron`` (local index within the layer's slice), ``weight``; SLOT: ``bias``, ``v_init``,
+        ``threshold`` (the neuron's channel threshold, contract sec. 2).
         """
         w = self.field_widths
         return {PE_CONN: [("off", unsigned(w["conn_off"])), ("cnt", unsigned(w["conn_cnt"]))],
                 PE_PAIR: [("neuron", unsigned(w["pair_neuron"])), ("weight", signed(w["pair_weight"]))],
-                PE_SLOT: [("bias", signed(w["bias"])), ("v_init", signed(w["v_init"]))]}
+                PE_SLOT: [("bias", signed(w["bias"])), ("v_init", signed(w["v_init"])),
+                          ("threshold", unsigned(w["threshold"]))]}
 
     def global_depths(self) -> dict:
         """Depth of each memory or register file of the global unit, by kind."""
@@ -233,6 +235,7 @@ class ArrayLayout:
                   "maxconn": self.maxconn_bits, "out_weight": hw.numeric.weight_bits, "out_bias": hw.numeric.bias_bits,
                   "out_v_init": hw.at.membrane_bits, "threshold": len(pe.threshold), "leak_shift": len(pe.leak_shift),
                   "hard_reset": len(pe.hard_reset), "v_reset": len(pe.v_reset), "strict": len(pe.strict),
+                  "current_shift": len(pe.current_shift),
                   "exp_mult": len(at.exp_mult), "d_clip": len(at.d_clip)}
         return widths
 
@@ -352,9 +355,10 @@ def load_stream(program: Program, layout: ArrayLayout | None = None) -> list[tup
         for li in L.layers:
             l = li["layer"]
             per = l.neurons // l.channels
+            thr = l.channel_thresholds()
             for q in range(int(li["sizes"][p])):
                 ch = (int(li["starts"][p]) + q) // per
-                put_pe(p, PE_SLOT, li["base"] + q, bias=l.bias[ch], v_init=l.v_init[ch])
+                put_pe(p, PE_SLOT, li["base"] + q, bias=l.bias[ch], v_init=l.v_init[ch], threshold=thr[ch])
     g = P
     for e, v in enumerate(L.maxconn):
         put(g, G_MAXCONN, e, v)
@@ -372,8 +376,8 @@ def load_stream(program: Program, layout: ArrayLayout | None = None) -> list[tup
         put(g, G_OUT_VINIT, c, out.v_init[c])
     for k, li in enumerate(L.layers):
         l = li["layer"]
-        vals = dict(threshold=l.threshold, leak_shift=l.leak_shift, hard_reset=l.reset == "to_value",
-                    v_reset=l.v_reset, strict=l.comparator == ">")
+        vals = dict(leak_shift=l.leak_shift, hard_reset=l.reset == "to_value", v_reset=l.v_reset,
+                    strict=l.comparator == ">", current_shift=l.current_shift)
         for f, name in enumerate(LAYER_FIELDS):
             put(g, G_LAYER, k * len(LAYER_FIELDS) + f, vals[name])
     for f, name in enumerate(AT_FIELDS):
@@ -616,7 +620,7 @@ class ArrayTop(wiring.Component):
             m.d.sync += d_go.eq(st_synop & (lim != 0) & (j < conn.cnt))
             m.d.comb += [slot.addr.eq(g_slot), pe.addr.eq(Mux(d_go, d_base + pair.neuron, g_slot)),
                          pe.w.eq(pair.weight), pe.k.eq(d_kbit), pe.w_data.eq(slot.data.v_init),
-                         pe.bias.eq(slot.data.bias)]
+                         pe.bias.eq(slot.data.bias), pe.threshold.eq(slot.data.threshold)]
             m.d.comb += [getattr(pe, name).eq(sig) for name, sig in g_par.items()]
             with m.If(st_init):
                 m.d.comb += pe.cmd.eq(CMD_LOAD)

@@ -90,6 +90,7 @@ class ProcessingElement(wiring.Component):
             "threshold": In(unsigned(n.threshold_bits)), "leak_shift": In(leak_bits),
             "bias": In(signed(n.bias_bits)), "hard_reset": In(1), "v_reset": In(signed(self.vw)),
             "strict": In(1),  # 1: compare with '>', 0: '>='
+            "current_shift": In(max(1, (n.accumulator_bits - 1).bit_length())),  # (a + r) >> c, sec. 2
         }
         if ilif:
             ports.update({"ilif": In(1), "fire_phase": In(1)})  # iLIF mode: accumulate (0) or fire (1) step
@@ -144,8 +145,15 @@ class ProcessingElement(wiring.Component):
             m.d.comb += v1.eq(Mux(ilif, dbl, leaked))
         else:
             m.d.comb += v1.eq(leaked)
-        s = Signal(signed(max(aw, vw + 1, self.bias.shape().width) + 2))
-        m.d.comb += s.eq(v1 + Mux(firing, 0, a_q + self.bias))
+        # the current enters as (a + r) >> c, r = 2**(c - 1) (0 for c = 0): round to nearest, ties up
+        rnd = Signal(aw)
+        m.d.comb += rnd.eq((Const(1, aw + 1) << self.current_shift) >> 1)
+        a_sum = Signal(signed(aw + 1))
+        m.d.comb += a_sum.eq(a_q + rnd)
+        a_sh = Signal(signed(aw + 1))
+        m.d.comb += a_sh.eq(a_sum >> self.current_shift)  # arithmetic shift on a signed value
+        s = Signal(signed(max(aw + 1, vw + 1, self.bias.shape().width) + 2))
+        m.d.comb += s.eq(v1 + Mux(firing, 0, a_sh + self.bias))
         hi, lo = Signal(), Signal()
         v2 = Signal(signed(vw))
         m.d.comb += [hi.eq(s > vmax), lo.eq(s < vmin)]

@@ -88,7 +88,8 @@ class PeModel:
             vn, z, hi, lo = neuron_update(v, a, cfg["bias"], threshold=cfg["threshold"], leak_shift=cfg["leak_shift"],
                                           reset="to_value" if cfg["hard_reset"] else "subtract",
                                           v_reset=cfg["v_reset"], comparator=comparator,
-                                          vmin=hw.membrane_min, vmax=hw.membrane_max)
+                                          vmin=hw.membrane_min, vmax=hw.membrane_max,
+                                          current_shift=cfg.get("current_shift", 0))
             self.acc[addr] = 0
         self.v[addr] = int(vn[0])
         return int(vn[0]), int(z[0]), int(hi[0]), int(lo[0])
@@ -190,7 +191,7 @@ def check_edge_widths(hw) -> None:
 
 
 def _pe(name, v0, acc, expect, **cfg):
-    base = dict(threshold=32767, leak_shift=0, bias=0, hard_reset=0, v_reset=0, strict=0)
+    base = dict(threshold=32767, leak_shift=0, bias=0, hard_reset=0, v_reset=0, strict=0, current_shift=0)
     base.update(cfg)
     return dict(name=name, v0=v0, acc=acc, cfg=base, expect=expect)
 
@@ -258,6 +259,15 @@ PE_EDGE_CASES = [
     _pe("s = vmax + 1 clamps onto theta = vmax, '>'", 32767, [(1, 0)], (32767, 0, 1, 0), strict=1),
     _pe("s = vmax + 1 clamps onto theta, hard reset to vmin", 32767, [(1, 0)], (-32768, 1, 1, 0),
         hard_reset=1, v_reset=-32768),
+    # current shift (a + 2**(c-1)) >> c: rounds to nearest, ties up, floor for negatives
+    _pe("shift 1: a = 3 -> 2 (tie up)", 0, [(3, 0)], (2, 0, 0, 0), current_shift=1),
+    _pe("shift 1: a = -3 -> -1 (tie up)", 0, [(-3, 0)], (-1, 0, 0, 0), current_shift=1),
+    _pe("shift 1: a = -1 -> 0", 0, [(-1, 0)], (0, 0, 0, 0), current_shift=1),
+    _pe("shift 2: a = 5 -> 1", 0, [(5, 0)], (1, 0, 0, 0), current_shift=2),
+    _pe("shift 2: a = 6 -> 2", 0, [(6, 0)], (2, 0, 0, 0), current_shift=2),
+    _pe("shift 23: a = 127 << 7 -> 0", 0, [(127, 7)], (0, 0, 0, 0), current_shift=23),
+    _pe("shift 4: a = 127 << 7 -> 1016, fires at 1016", 0, [(127, 7)], (0, 1, 0, 0), current_shift=4,
+        threshold=1016),
 ]
 
 
@@ -278,7 +288,8 @@ def pe_edge_reference(hw, row) -> tuple[int, int, int, int]:
                                   reset="to_value" if cfg["hard_reset"] else "subtract",
                                   v_reset=cfg["v_reset"],
                                   comparator=">" if cfg["strict"] else ">=",
-                                  vmin=hw.membrane_min, vmax=hw.membrane_max)
+                                  vmin=hw.membrane_min, vmax=hw.membrane_max,
+                                  current_shift=cfg["current_shift"])
     return int(vn[0]), int(z[0]), int(hi[0]), int(lo[0])
 
 

@@ -19,7 +19,8 @@ def _config(rng, hw, profile):
     return dict(threshold=thr, leak_shift=int(rng.integers(0, hw.max_leak_shift + 1)),
                 bias=int(rng.integers(hw.bias_min, hw.bias_max + 1)) if profile == "random" else int(
                     rng.integers(-50, 50)),
-                hard_reset=int(rng.integers(0, 2)), v_reset=int(rng.integers(-100, 100)), strict=int(rng.integers(0, 2)))
+                hard_reset=int(rng.integers(0, 2)), v_reset=int(rng.integers(-100, 100)), strict=int(rng.integers(0, 2)),
+                current_shift=int(rng.integers(1, hw.numeric.accumulator_bits)) if rng.random() < 0.5 else 0)
 
 
 async def _edge_rows(dut, hw):
