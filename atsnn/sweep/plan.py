@@ -15,12 +15,14 @@ work is repeated:
 Every key is a SHA-256 over the canonical JSON of the job's inputs: the model file's content
 hash (or a topology's name and seed), the full hardware dictionary, the cost table's content
 hash and DRAM model, the data (name, or an .npz file's content hash, and the sample count),
-T, the policy and its parameters, and the atsnn version. Labels are not inputs: renaming a
-model or a variant reuses its stored points.
+T, the policy and its parameters, the atsnn version and a fingerprint of the code that
+computes the figures (:func:`code_fingerprint`). Labels are not inputs: renaming a model or a
+variant reuses its stored points.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -34,6 +36,33 @@ from atsnn.sweep.spec import ANALYTIC_DEFAULT_SAMPLES, SpecError, SweepSpec, loa
 BUILTIN_DATA = ("digits", "digits-seq", "synthetic")
 #: version of the point records; part of every key
 KEY_FORMAT = 1
+
+
+#: packages whose code computes a point's figures (their .py files enter every key)
+CODE_PACKAGES = ("atsnn", "compiler", "hwsim", "workloads")
+#: modules of those packages that only present results (not part of the fingerprint)
+PRESENTATION_ONLY = ("atsnn/cli.py", "atsnn/report/", "atsnn/sweep/cli.py", "atsnn/sweep/pareto.py",
+                     "atsnn/sweep/run.py", "atsnn/sweep/store.py")
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Hex SHA-256 over the relative paths and bytes of the ``.py`` files of
+    :data:`CODE_PACKAGES` (less :data:`PRESENTATION_ONLY`), as imported by this process.
+
+    Part of every key besides the atsnn version, so a changed compiler or simulator (e.g. a
+    development checkout between two runs) never serves stale stored points, and a worker
+    that runs other code than the client is detected."""
+    import importlib
+    h = hashlib.sha256()
+    for pkg in CODE_PACKAGES:
+        root = Path(importlib.import_module(pkg).__file__).parent
+        for f in sorted(root.rglob("*.py")):
+            rel = f"{pkg}/{f.relative_to(root).as_posix()}"
+            if any(rel == x or (x.endswith("/") and rel.startswith(x)) for x in PRESENTATION_ONLY):
+                continue
+            h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def digest(obj: Any) -> str:
@@ -140,6 +169,7 @@ class CompileJob:
     key: str
     model: ModelRef
     hardware: HardwareRef
+    code: str  # code_fingerprint() of the planning process; a worker must run the same code
 
 
 @dataclass
@@ -366,15 +396,16 @@ def build_plan(spec: SweepSpec, spec_path: str | Path) -> Plan:
                                topology=topo, seed=m.seed, mode=m.mode, data=data,
                                input_max=m.input_max, measure_T=m.measure_T, rate=m.rate,
                                timesteps=tuple(m.T or spec.axes.T)))
+    code = code_fingerprint()
     compiles: dict[str, CompileJob] = {}
     rates: dict[str, RatesJob] = {}
     units: dict[str, UnitJob] = {}
     points: list[Point] = []
     for m in models:
         for h in hardware:
-            ck = digest({"format": KEY_FORMAT, "atsnn": __version__, "model": m.identity(),
-                         "hardware": h.hw})
-            compiles.setdefault(ck, CompileJob(key=ck, model=m, hardware=h))
+            ck = digest({"format": KEY_FORMAT, "atsnn": __version__, "code": code,
+                         "model": m.identity(), "hardware": h.hw})
+            compiles.setdefault(ck, CompileJob(key=ck, model=m, hardware=h, code=code))
             rk = None
             if m.mode == "analytic":
                 rk = digest({"compile": ck, "data": None if m.rate is not None else m.data.identity(),

@@ -85,12 +85,25 @@ async def _probe(address: str, timeout_s: float) -> dict:
     async def identity() -> dict:
         async with rpc(address, timeout=timeout_s) as r:
             return await r.identity()
-    return await asyncio.wait_for(identity(), timeout_s)
+    return await asyncio.wait_for(identity(), timeout_s + 1.0)  # rpc names its own timeout first
 
 
-def probe_scheduler(address: str, timeout_s: float) -> dict:
+def probe_scheduler(address: str, timeout_s: float, *, need_workers: bool = True) -> dict:
     """The scheduler's identity, or :class:`SchedulerError` within about ``timeout_s`` seconds
-    (bad address, nothing listening, a peer that does not speak the Dask protocol)."""
+    (bad address, nothing listening, a peer that does not speak the Dask protocol, and with
+    ``need_workers`` no worker connected within that time)."""
+    deadline = time.monotonic() + timeout_s
+    ident = _identity_of(address, timeout_s)
+    while need_workers and not ident.get("n_workers"):
+        if time.monotonic() >= deadline:
+            raise SchedulerError(f"the Dask scheduler at '{address}' has no workers (waited "
+                                 f"{timeout_s:g} s); start some with 'dask worker {address}'")
+        time.sleep(0.2)
+        ident = _identity_of(address, timeout_s)
+    return ident
+
+
+def _identity_of(address: str, timeout_s: float) -> dict:
     try:
         ident = asyncio.run(_probe(address, timeout_s))
     except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001 - any failure is "unreachable"
@@ -119,9 +132,11 @@ def dask_client(scheduler: str | None, workers: int, timeout_s: float) -> Iterat
             from None
     cluster = None
     if scheduler is None:
+        # no dashboard; the scheduler's HTTP endpoint on a free local port (never 8787's clash)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR,
-                               env={"NUMBA_NUM_THREADS": "1"})
+                               host="127.0.0.1", dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                               silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": "1"})
         client = Client(cluster, set_as_default=False)
         desc = f"embedded LocalCluster ({workers} worker processes x 1 thread)"
         n = workers
@@ -156,7 +171,7 @@ def _identity(plan: Plan, p: Point) -> dict[str, Any]:
     from atsnn import __version__
     u = plan.units[p.unit_key]
     c = plan.compiles[u.compile_key]
-    return {"atsnn": __version__, "model": c.model.identity(), "mode": u.kind,
+    return {"atsnn": __version__, "code": c.code, "model": c.model.identity(), "mode": u.kind,
             "hardware": c.hardware.hw, "costs": {"name": u.cost.name, **u.cost.identity()},
             "data": u.data.identity(), "T": u.T, "policy": p.policy, "params": p.params}
 
@@ -204,7 +219,11 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, scheduler: str | None =
     t_start = time.perf_counter()
     say = log or (lambda _line: None)
     plan = plan_from_file(spec_path)
-    from atsnn.sweep.store import open_store
+    from atsnn.files import check_output_path
+    from atsnn.sweep.store import KIND, open_store
+    check_output_path(out, kind=KIND, force=force, inputs=plan.input_paths)
+    if scheduler is not None:  # before anything is written: an unreachable cluster changes nothing
+        probe_scheduler(scheduler, connect_timeout_s)
     store, created = open_store(out, force=force, inputs=plan.input_paths)
     n_workers = workers or DEFAULT_WORKERS
     with store.locked():
@@ -234,8 +253,6 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, scheduler: str | None =
                                                         total=len(plan.points), done=reused)
                 compute_wall_s = time.perf_counter() - t1
                 task_s, tasks = _task_compute_seconds(stream)
-        elif scheduler is not None:
-            cluster_desc = f"Dask scheduler {scheduler} (not contacted: nothing to compute)"
         table = build_table(plan, figures)
         failed = int(table["error"].notna().sum())
         result = SweepResult(out=str(out), name=plan.name, points=len(plan.points),
@@ -261,7 +278,7 @@ def _compute(client, plan: Plan, sub: Plan, store, figures: dict, say, *, total:
     from atsnn.sweep import tasks as T
     computed = not_stored = 0
     with get_task_stream(client) as stream:
-        comp = {ck: client.submit(T.compile_task, job.model, job.hardware.hw, key=f"compile-{ck}",
+        comp = {ck: client.submit(T.compile_task, job.model, job.hardware.hw, job.code, key=f"compile-{ck}",
                                   retries=RETRIES) for ck, job in sub.compiles.items()}
         rates = {rk: client.submit(T.rates_task, comp[job.compile_key], job.model,
                                    key=f"rates-{rk}", retries=RETRIES)

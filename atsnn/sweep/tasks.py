@@ -90,10 +90,15 @@ def _check_file(path: str, sha256: str, what: str) -> None:
         raise InputChangedError(f"{what} '{path}' changed since the sweep was planned")
 
 
-def compile_task(model: ModelRef, hw_dict: dict[str, Any]) -> Compiled:
+def compile_task(model: ModelRef, hw_dict: dict[str, Any], code: str) -> Compiled:
     """Compile ``model`` for the hardware ``hw_dict`` as ``atsnn compile MODEL --hw ...`` does
-    (default options, ``input_max`` from the spec), including its all-zero-weights check."""
+    (default options, ``input_max`` from the spec), including its all-zero-weights check.
+    :class:`InputChangedError` unless this worker's :func:`code_fingerprint` is ``code``."""
     t0 = time.perf_counter()
+    from atsnn.sweep.plan import code_fingerprint
+    if code_fingerprint() != code:
+        raise InputChangedError(f"worker {socket.gethostname()}:{os.getpid()} runs other atsnn code "
+                                "than the sweep's client (code fingerprints differ)")
     from atsnn.config import hardware_from_dict
     from atsnn.errors import QuantizationError
     from compiler.pipeline import compile_model
