@@ -130,10 +130,23 @@ def results(workdir: Path) -> dict[str, str]:
     return res
 
 
-def show(workdir: Path, name: str) -> str:
-    return subprocess.run(
-        [str(MUTMUT), "show", name], cwd=workdir, capture_output=True, text=True, check=False
-    ).stdout
+_SHOW = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+out = {}
+for name in json.loads(sys.stdin.read()):
+    out[name] = get_diff_for_mutant(name, path=find_mutant(name).path)
+print(json.dumps(out))
+"""
+
+
+def show(workdir: Path, names: list[str]) -> dict[str, str]:
+    """``mutmut show`` of each mutant (its diff), in one process."""
+    if not names:
+        return {}
+    out = subprocess.run([sys.executable, "-c", _SHOW], cwd=workdir, input=json.dumps(names),
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
 
 
 def _diff_lines(diff: str) -> list[str]:
@@ -176,31 +189,42 @@ def main(argv: list[str] | None = None) -> int:
                                   capture_output=True, text=True, check=True).stdout.strip()
 
     if not args.report:
-        names: list[str] = []
-        if args.survivors:
-            if not (workdir / "mutants").exists():
-                ap.error("--survivors needs a previous run of this module")
-            names = [n for n, s in results(workdir).items() if s in ("survived", "not checked", "suspicious")]
-            if not names:
-                print("no survivors to re-test")
+        if args.survivors and not (workdir / "mutants").exists():
+            ap.error("--survivors needs a previous run of this module")
         prepare(workdir, module, tests, args.fresh, args.rev, args.worktree)
-        if not args.survivors or names:
-            env = dict(os.environ)
-            env.pop("PYTEST_ADDOPTS", None)
-            # mutmut forks a worker per mutant from a process that has already run the tests; GNU
-            # OpenMP (numba's default threading layer for the prange kernels of hwsim/ops.py) kills
-            # a forked child with SIGTERM, numba's workqueue layer is fork safe
-            env["NUMBA_THREADING_LAYER"] = "workqueue"
-            log = workdir / "mutmut-run.log"
-            cmd = [str(MUTMUT), "run", "--max-children", str(args.max_children), *names]
-            print(f"mutmut run on {module} ({len(tests)} test files), log in {log.relative_to(ROOT)}", flush=True)
-            with open(log, "w") as f:
+        env = dict(os.environ)
+        env.pop("PYTEST_ADDOPTS", None)
+        # mutmut forks a worker per mutant from a process that has already run the tests; GNU
+        # OpenMP (numba's default threading layer for the prange kernels of hwsim/ops.py) kills
+        # a forked child with SIGTERM, numba's workqueue layer is fork safe
+        env["NUMBA_THREADING_LAYER"] = "workqueue"
+        log = workdir / "mutmut-run.log"
+        print(f"mutmut run on {module} ({len(tests)} test files), log in {log.relative_to(ROOT)}", flush=True)
+        # a plain run tests every mutant without a verdict (all of them the first time; after an edit,
+        # those of the changed functions); --survivors then re-tests the survivors by name, since
+        # mutmut keeps the verdicts of unchanged functions even when tests were added
+        passes = [[]]
+        if args.survivors:
+            passes.append(None)
+        with open(log, "w") as f:
+            for names in passes:
+                if names is None:
+                    names = [n for n, st in results(workdir).items() if st in ("survived", "suspicious")]
+                    if not names:
+                        break
+                    print(f"re-testing {len(names)} survivors", flush=True)
+                cmd = [str(MUTMUT), "run", "--max-children", str(args.max_children), *names]
                 rc = subprocess.run(cmd, cwd=workdir, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-            if rc != 0:
-                print(log.read_text()[-3000:])
-                print(f"mutmut run exited with {rc}")
-                return rc
+                if rc != 0:
+                    break
+        if rc != 0:
+            print(log.read_text()[-3000:])
+            print(f"mutmut run exited with {rc}")
+            return rc
 
+    if args.report and (workdir / "summary.json").exists():  # the test files and revision of the last run
+        last = json.loads((workdir / "summary.json").read_text())
+        tests, args.rev = last["tests"], last.get("rev")
     res = {n: s for n, s in results(workdir).items()}
     counts = Counter(res.values())
     total = len(res)
@@ -231,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     if survivors:
         print(f"\n{len(survivors)} not killed:")
+    diffs = show(workdir, survivors)
     for name in survivors:
-        diff = show(workdir, name)
+        diff = diffs[name]
         lines = _diff_lines(diff)
         summary["survivors"][name] = {"status": res[name], "diff": lines}
         if args.diffs:

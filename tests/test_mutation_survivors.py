@@ -164,3 +164,115 @@ def test_exit_policies_are_refused_on_ilif_programs_but_fixed_runs():
     # with the exit timesteps given, the costs of any policy are evaluated (no exit test runs)
     assert evaluate(tr, "atsn", cl_init=0.5, tau_cl=0.5, exit_t=np.array([3, 3])).cycles.tolist() == [
         60 + 3 * 17 + 9, 6 + 3 * 17 + 9]
+
+
+# ---------------------------------------------------------------------------- hwsim/energy.py
+class _Costs:
+    """A cost table with round numbers: memories in pJ per byte, logic ``P[kind] x bits`` pJ, so every
+    term of contract sec. 8 can be told apart in a hand sum."""
+
+    PER_BYTE = {("spike_buffer", "read"): 1.0, ("spike_buffer", "write"): 2.0,
+                ("pe_data_memory", "read"): 4.0, ("pe_data_memory", "write"): 8.0,
+                ("at_data_memory", "read"): 16.0, ("at_data_memory", "write"): 32.0,
+                ("glb", "read"): 64.0, ("glb", "write"): 128.0}
+    P = {"add": 1.0, "compare": 3.0, "shift": 5.0, "mul": 7.0}
+    ACCESS = {("at_data_memory", "read"): 0.5, ("dtsnn_lut", "read"): 0.25}
+    LEAK = {"pe_data_memory": 1.0, "spike_buffer": 2.0, "adder16": 4.0, "comparator16": 8.0, "register16": 16.0,
+            "at_data_memory": 32.0, "multiplier16": 64.0, "glb_bank": 128.0, "dtsnn_lut": 256.0}
+    dram_pj_per_byte = 256.0
+
+    def memory_pj_per_byte(self, component, action):
+        return self.PER_BYTE[(component, action)]
+
+    def memory_access_pj(self, component, action):
+        return self.ACCESS[(component, action)]
+
+    def logic_pj(self, kind, bits):
+        return self.P[kind] * bits
+
+    def leakage_mw(self, component):
+        return self.LEAK[component]
+
+
+def _energy(psn=False):
+    from hwsim.energy import ActionEnergy
+
+    # widths chosen so that ceil(bits / 8) bytes differ from any other rounding: 9 -> 2 B, 17 -> 3 B
+    hw = NS(numeric=NS(weight_bits=8, accumulator_bits=17, membrane_bits=9, event_bytes=2, psn_tap_bits=8),
+            at=NS(membrane_bits=17, exp_table_value_bits=16, cl_frac_bits=16),
+            pe_count=3, array=NS(at_units=1), memory=NS(glb_banks=2), system=NS(clock_hz=1e9))
+    return ActionEnergy(hw, _Costs(), psn=psn)
+
+
+_COUNTS = dict(deliveries=[3, 0], synops=[5, 1], spikes=[2, 0], glb_read_bytes=[10, 0], glb_write_bytes=[1, 0],
+               dram_bytes=[0, 2])
+
+
+def test_state_widths_round_up_to_whole_bytes():
+    a = _energy()
+    assert (a.wbytes, a.accbytes, a.membytes, a.at_membytes) == (1.0, 3, 2, 3)
+
+
+def test_pe_layer_energy_by_hand():
+    a = _energy()
+    e = a.layer_energy(unit="pe", leak=True, subtract=True, neurons=4, weights_streamed=False, **_COUNTS)
+    assert set(e) == {"pe_logic", "pe_memory", "spike_buffers", "at_unit", "glb", "dram"}
+    # buffers: deliveries x 2 B x (write 2 + read 1) + 4/8 B of output bits x 3
+    assert e["spike_buffers"].tolist() == [19.5, 1.5]
+    # memory: synops x (1 B weight x 4 + 3 B accumulator x (4 + 8)) + 4 neurons x (2 + 3) B x 12
+    assert e["pe_memory"].tolist() == [440.0, 280.0]
+    # logic: synops x add17 + 4 x (2 x add17 + 3 x cmp9 + leak add9) + spikes x add9 (reset)
+    assert e["pe_logic"].tolist() == [85.0 + 496.0 + 18.0, 17.0 + 496.0]
+    assert e["at_unit"].tolist() == [0.0, 0.0]
+    assert e["glb"].tolist() == [10 * 64.0 + 128.0, 0.0] and e["dram"].tolist() == [0.0, 512.0]
+
+
+def test_pe_layer_with_a_current_shift_charges_one_shift_per_update():
+    a = _energy()
+    base = a.layer_energy(unit="pe", leak=True, subtract=True, neurons=4, weights_streamed=False, **_COUNTS)
+    e = a.layer_energy(unit="pe", leak=True, subtract=True, neurons=4, weights_streamed=False, current_shift=2,
+                       **_COUNTS)
+    assert (e["pe_logic"] - base["pe_logic"]).tolist() == [4 * 85.0, 4 * 85.0]  # shift17 = 5 x 17
+
+
+@pytest.mark.parametrize("k, h_bits, upd_logic, upd_mem", [
+    # H = membrane 9 + taps 8 + ceil(log2 k); update logic: add17 + 2 x cmp9 + k x mul9 + (k - 1) x addH + cmpH;
+    # memory: accumulator 3 B x (4 + 8) + (k - 1) history words of 2 B read and written x 12
+    (1, 17, 17 + 54 + 63 + 51, 36.0),
+    (2, 18, 17 + 54 + 2 * 63 + 18 + 54, 36.0 + 24.0),
+    (3, 19, 17 + 54 + 3 * 63 + 2 * 19 + 57, 36.0 + 48.0),
+])
+def test_psn_update_energy_by_hand(k, h_bits, upd_logic, upd_mem):
+    a = _energy(psn=True)
+    assert a.psn_h_bits(k) == h_bits
+    assert a.psn_update_pj(k) == (upd_logic, upd_mem)
+    e = a.layer_energy(unit="pe", leak=False, subtract=False, neurons=4, weights_streamed=True, psn_k=k, **_COUNTS)
+    # streamed weights are not read from the data memory: synops x 3 B x 12 + 4 updates
+    assert e["pe_memory"].tolist() == [5 * 36.0 + 4 * upd_mem, 36.0 + 4 * upd_mem]
+    assert e["pe_logic"].tolist() == [5 * 17.0 + 4 * upd_logic, 17.0 + 4 * upd_logic]
+    assert e["spike_buffers"].tolist() == [19.5, 1.5] and e["at_unit"].tolist() == [0.0, 0.0]
+    assert set(e) == {"pe_logic", "pe_memory", "spike_buffers", "at_unit", "glb", "dram"}
+
+
+def test_at_layer_energy_by_hand():
+    a = _energy()
+    for leak, leak_pj in ((True, 17.0), (False, 0.0)):
+        e = a.layer_energy(unit="at", leak=leak, subtract=False, neurons=2, weights_streamed=False, **_COUNTS)
+        assert set(e) == {"pe_logic", "pe_memory", "spike_buffers", "at_unit", "glb", "dram"}
+        for c in ("pe_logic", "pe_memory", "spike_buffers"):
+            assert e[c].tolist() == [0.0, 0.0]
+        # buffers 3 x 2 B x 3 + 2/8 B x 3; memory: synops x (1 B x 16 + 3 B x 48) + 2 x (3 + 3) B x 48;
+        # logic: synops x add17 + 2 x (2 x add17 + 2 x cmp17 (+ add17 for the leak))
+        assert e["at_unit"].tolist() == [18.75 + 1376.0 + 85.0 + 2 * (136.0 + leak_pj),
+                                         0.75 + 736.0 + 17.0 + 2 * (136.0 + leak_pj)]
+
+
+def test_leakage_by_hand():
+    a, p = _energy(), _energy(psn=True)
+    # PE: memory 1 + 2 buffers x 2 + 2 adders x 4 + 3 comparators x 8 + 2 registers x 16 = 69 mW;
+    # AT: 32 + 2 x 2 + 2 multipliers x 64 + 2 x 4 + 8 + 2 x 16 = 212; GLB 2 banks x 128
+    assert a.leakage_mw() == 3 * 69.0 + 212.0 + 256.0
+    assert a.leakage_mw("dtsnn") == 3 * 69.0 + 212.0 + 256.0 + 256.0  # plus the DTSNN lookup tables
+    assert p.leakage_mw() == 3 * (69.0 + 64.0) + 212.0 + 256.0  # one tap multiplier per PE (sec. 11)
+    # 675 mW for 1000 cycles at 1 GHz = 675 nJ
+    assert a.leakage_pj(np.array([1000, 2000])).tolist() == pytest.approx([675000.0, 1350000.0])
