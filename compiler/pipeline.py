@@ -89,7 +89,17 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
         x_check, source = check_inputs(net, program, calib, input_max)
         report["agreement_inputs"] = source
         report["agreement"] = agreement(net, program, x_check)
-        report["warnings"].extend(agreement_warnings(report["agreement"], net.output))
+        lost = agreement_warnings(report["agreement"], net.output)
+        if lost:
+            def recompile(wider: HardwareConfig) -> Program:
+                return compile_model(net, hw=wider, calib=calib, input_max=input_max, logit_scale=logit_scale,
+                                     name=name, measure=False)
+            width = width_that_keeps(net, hw, recompile, x_check)
+            report["agreement_width"] = width
+            if width is not None:
+                lost = [lost[0] + f" (numeric.weight_bits = {width} keeps {100 * AGREEMENT_WARN:g} % on these "
+                        "inputs)"]
+        report["warnings"].extend(lost)
         for row in report["agreement"]:
             if row["saturation_per_neuron_step"] > 0.01:
                 report["warnings"].append(f"layer '{row['layer']}' saturates on "
@@ -100,7 +110,7 @@ def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None,
     return program
 
 
-AGREEMENT_SAMPLES = 32
+AGREEMENT_SAMPLES = 64
 AGREEMENT_T = 8
 #: below this fraction of calibration inputs classified alike, a compile warns
 AGREEMENT_WARN = 0.99
@@ -124,6 +134,28 @@ def check_inputs(net: FloatNetwork, program: Program, calib, input_max) -> tuple
     return x, f"{AGREEMENT_SAMPLES} inputs drawn uniformly from the declared range [0, {top:g}]"
 
 
+#: weight widths tried, narrowest first, when a compile loses agreement
+WIDER_WEIGHT_BITS = (10, 12, 16)
+
+
+def width_that_keeps(net: FloatNetwork, hw: HardwareConfig, recompile, x: np.ndarray) -> int | None:
+    """The narrowest weight width of :data:`WIDER_WEIGHT_BITS` above the preset's whose program
+    (``recompile(hardware)``) classifies at least :data:`AGREEMENT_WARN` of ``x`` like the float
+    network; ``None`` if none does or none is a valid hardware description."""
+    from atsnn.errors import AtsnnError
+    for bits in WIDER_WEIGHT_BITS:
+        if bits <= hw.numeric.weight_bits:
+            continue
+        try:
+            program = recompile(hw.replace(numeric={"weight_bits": bits}))
+        except AtsnnError:
+            continue
+        out = next(r for r in agreement(net, program, x) if "output_agreement" in r)
+        if out["output_agreement"] >= AGREEMENT_WARN:
+            return bits
+    return None
+
+
 def agreement_warnings(rows: list[dict[str, Any]], output: str) -> list[str]:
     """One warning when the output agreement is below :data:`AGREEMENT_WARN`, naming the layer whose
     spike counts correlate least with the float network's and the knobs that help."""
@@ -140,8 +172,8 @@ def agreement_warnings(rows: list[dict[str, Any]], output: str) -> list[str]:
 
 
 def agreement(net: FloatNetwork, program: Program, x: np.ndarray) -> list[dict[str, Any]]:
-    """Per layer: float SNN vs fixed-point program on calibration inputs (T = 8; a sequence program runs
-    min(8, frames) steps, an iLIF program its compiled T).
+    """Per layer: float SNN vs fixed-point program on calibration inputs rounded to the program's input
+    grid (T = 8; a sequence program runs min(8, frames) steps, an iLIF program its compiled T).
 
     ``spike_count_correlation`` is the Pearson correlation of per-sample, per-timestep spike counts;
     ``spike_count_ratio`` fixed / float; the output layer reports ``output_agreement`` (same argmax).
@@ -153,8 +185,12 @@ def agreement(net: FloatNetwork, program: Program, x: np.ndarray) -> list[dict[s
     T = program_T(program) or AGREEMENT_T
     if program.input.encoding == "sequence":
         T = min(T, int(np.asarray(x).shape[1]))
-    fl = run_float(net, x, T)
-    tr = simulate(program, x, T=T)
+    # the float network sees the program's input grid, so the figures are what quantizing the network
+    # costs (the input rounding is common to both)
+    top = 2 ** program.input.bits - 1
+    x_grid = np.clip(np.rint(np.asarray(x, dtype=np.float64) / program.input.scale), 0, top) * program.input.scale
+    fl = run_float(net, x_grid, T)
+    tr = simulate(program, x_grid, T=T)
     rows = []
     for layer in program.layers:
         d = tr.layers[layer.name]

@@ -50,11 +50,13 @@ MULTI_BIT_ENCODINGS = ("direct", "sequence")
 
 
 def _max_input(syn, net: FloatNetwork, hw: HardwareConfig) -> int:
-    if syn.source == "input":
-        return hw.input_max if net.input_encoding in MULTI_BIT_ENCODINGS else 1
+    """Largest value of one input of ``syn`` (sec. 2): a pixel or a spike, times the sum-pool window."""
+    one = 1
+    if syn.source == "input" and net.input_encoding in MULTI_BIT_ENCODINGS:
+        one = hw.input_max
     if syn.pool is not None:
-        return syn.pool.kernel[0] * syn.pool.kernel[1]
-    return 1
+        return one * syn.pool.kernel[0] * syn.pool.kernel[1]
+    return one
 
 
 def choose_input_scale(net: FloatNetwork, hw: HardwareConfig, calib: np.ndarray | None,

@@ -122,13 +122,20 @@ def test_compile_measures_agreement_and_warns_when_it_loses(capsys):
         export_nir(net, Path(d) / "m.nir")
         assert main(["compile", str(Path(d) / "m.nir"), "-o", str(Path(d) / "p")]) == 0
     out = capsys.readouterr().out
-    assert "quantization check on 32 inputs drawn uniformly from the declared range [0, 1]" in out
+    assert "quantization check on 64 inputs drawn uniformly from the declared range [0, 1]" in out
     assert "warning: fixed point classifies" in out and "loses most" in out
-    p = compile_model(net, hw=HW, input_max=1.0, calib=calib)
-    assert p.report["agreement_inputs"] == "32 calibration samples"
+    p = compile_model(net, hw=HW, input_max=1.0)
     row = next(r for r in p.report["agreement"] if r["layer"] == "out")
     assert row["output_agreement"] < 0.99
-    assert any(w.startswith("fixed point classifies") for w in p.report["warnings"])
+    warning = next(w for w in p.report["warnings"] if w.startswith("fixed point classifies"))
+    width = p.report["agreement_width"]
+    assert width in (10, 12, 16) and f"numeric.weight_bits = {width} keeps 99 %" in warning
+    assert warning in out
+    wider = compile_model(net, hw=HW.replace(numeric={"weight_bits": width}), input_max=1.0)
+    assert next(r for r in wider.report["agreement"] if r["layer"] == "out")["output_agreement"] >= 0.99
+    assert not any(w.startswith("fixed point classifies") for w in wider.report["warnings"])
+    with_calib = compile_model(net, hw=HW, input_max=1.0, calib=calib)
+    assert with_calib.report["agreement_inputs"] == "64 calibration samples"
 
 
 def test_compile_of_a_faithful_network_does_not_warn():
