@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         # OpenMP (numba's default threading layer for the prange kernels of hwsim/ops.py) kills
         # a forked child with SIGTERM, numba's workqueue layer is fork safe
         env["NUMBA_THREADING_LAYER"] = "workqueue"
+        # (tests that start a fresh interpreter, the kernels without JIT, run in mutants/ and import the
+        # mutated copy from there; mutmut hands them the mutant under test in MUTANT_UNDER_TEST)
         log = workdir / "mutmut-run.log"
         print(f"mutmut run on {module} ({len(tests)} test files), log in {log.relative_to(ROOT)}", flush=True)
         # a plain run tests every mutant without a verdict (all of them the first time; after an edit,
