@@ -276,3 +276,117 @@ def test_leakage_by_hand():
     assert p.leakage_mw() == 3 * (69.0 + 64.0) + 212.0 + 256.0  # one tap multiplier per PE (sec. 11)
     # 675 mW for 1000 cycles at 1 GHz = 675 nJ
     assert a.leakage_pj(np.array([1000, 2000])).tolist() == pytest.approx([675000.0, 1350000.0])
+
+
+# ---------------------------------------------------------------------------- hwsim/reference_costs.py
+def _ref(**by_layer):
+    """Counts of one sample over T = 2 timesteps: every layer has synops [5, 1], deliveries [3, 0], spikes [2, 0]."""
+    names = list(by_layer) or ["L"]
+    return NS(synops={n: np.array([[5, 1]]) for n in names}, deliveries={n: np.array([[3, 0]]) for n in names},
+              spike_counts={n: np.array([[2, 0]]) for n in names})
+
+
+def _hw_widths():
+    # 4-bit weights (half a byte per synop), 17-bit accumulator (3 B), 9-bit membrane (2 B), 20-bit AT membrane
+    return NS(numeric=NS(weight_bits=4, accumulator_bits=17, membrane_bits=9, event_bytes=2, psn_tap_bits=8),
+              at=NS(membrane_bits=20))
+
+
+def _actions(acts):
+    return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), (1, 2)).tolist() for k, v in acts.items()}
+
+
+def _mapping(**kw):
+    m = dict(unit="pe", weights_resident=True, spikes_in_dram=False, spilled_state_bytes_per_timestep=0,
+             state_in_dram=False, streamed_weight_bytes_per_timestep=0, weights_in_dram=False)
+    m.update(kw)
+    return NS(**m)
+
+
+def test_reference_counts_the_actions_of_a_pe_layer_by_hand():
+    from hwsim.reference_costs import _layer_actions
+
+    layer = NS(name="L", neurons=4, neuron="if", extra={}, mapping=_mapping(), leak_shift=1, current_shift=2,
+               reset="subtract")
+    got = _actions(_layer_actions(NS(hardware=_hw_widths()), layer, _ref(L=1)))
+    assert got == {
+        # 3 deliveries x 2 B, plus 4/8 B of output bits, written and read
+        ("spike_buffers", "spike_buffer", "write", None): [[6.5, 0.5]],
+        ("spike_buffers", "spike_buffer", "read", None): [[6.5, 0.5]],
+        # synops x (0.5 B weight + 3 B accumulator) + 4 neurons x (2 + 3) B; written: no weight
+        ("pe_memory", "pe_data_memory", "read", None): [[37.5, 23.5]],
+        ("pe_memory", "pe_data_memory", "write", None): [[35.0, 23.0]],
+        ("pe_logic", "logic", "add", 17): [[5.0 + 8.0, 1.0 + 8.0]],   # synops + 2 per update (v1 + a + b)
+        ("pe_logic", "logic", "compare", 9): [[12.0, 12.0]],          # 2 saturation + 1 threshold compare
+        ("pe_logic", "logic", "add", 9): [[4.0 + 2.0, 4.0]],          # the leak per update, a subtract per spike
+        ("pe_logic", "logic", "shift", 17): [[4.0, 4.0]],             # the current shift (a + r) >> c
+    }
+
+
+def test_reference_counts_the_actions_of_the_at_unit_by_hand():
+    from hwsim.reference_costs import _layer_actions
+
+    layer = NS(name="L", neurons=2, neuron="integrator", extra={}, leak_shift=1, current_shift=0, reset="none",
+               mapping=_mapping(unit="at", weights_resident=False))
+    got = _actions(_layer_actions(NS(hardware=_hw_widths()), layer, _ref(L=1)))
+    assert got == {
+        ("at_unit", "spike_buffer", "write", None): [[6.25, 0.25]],
+        ("at_unit", "spike_buffer", "read", None): [[6.25, 0.25]],
+        # streamed weights are not read from memory: synops x 3 B + 2 x (3 + 3) B of state
+        ("at_unit", "at_data_memory", "read", None): [[27.0, 15.0]],
+        ("at_unit", "at_data_memory", "write", None): [[27.0, 15.0]],
+        ("at_unit", "logic", "add", 17): [[5.0, 1.0]],
+        ("at_unit", "logic", "add", 20): [[6.0, 6.0]],      # 2 per update + the leak, at the AT membrane width
+        ("at_unit", "logic", "compare", 20): [[4.0, 4.0]],
+    }
+
+
+def test_reference_counts_the_actions_of_a_psn_layer_by_hand():
+    from hwsim.reference_costs import _layer_actions
+
+    layer = NS(name="L", neurons=4, neuron="psn", extra={"psn": {"mode": "sliding", "taps": [1, 2, 3], "shift": 0}},
+               mapping=_mapping(), leak_shift=0, current_shift=0, reset="none")
+    got = _actions(_layer_actions(NS(hardware=_hw_widths()), layer, _ref(L=1)))
+    assert got == {
+        ("spike_buffers", "spike_buffer", "write", None): [[6.5, 0.5]],
+        ("spike_buffers", "spike_buffer", "read", None): [[6.5, 0.5]],
+        # synops x (0.5 + 3) B + 4 neurons x (3 B accumulator + 2 history words of 2 B)
+        ("pe_memory", "pe_data_memory", "read", None): [[17.5 + 28.0, 3.5 + 28.0]],
+        ("pe_memory", "pe_data_memory", "write", None): [[15.0 + 28.0, 3.0 + 28.0]],
+        ("pe_logic", "logic", "add", 17): [[5.0 + 4.0, 1.0 + 4.0]],
+        ("pe_logic", "logic", "compare", 9): [[8.0, 8.0]],
+        ("pe_logic", "logic", "mul", 9): [[12.0, 12.0]],     # k = 3 taps per neuron
+        ("pe_logic", "logic", "add", 19): [[8.0, 8.0]],      # k - 1 adds at H = 9 + 8 + ceil(log2 3) bits
+        ("pe_logic", "logic", "compare", 19): [[4.0, 4.0]],
+    }
+
+
+def test_reference_traffic_by_kind_by_hand():
+    from hwsim.reference_costs import _traffic
+
+    a = NS(name="A", neurons=20, neuron="if", synapses=[NS(source="input")],
+           mapping=_mapping(weights_resident=False, streamed_weight_bytes_per_timestep=3))
+    b = NS(name="B", neurons=9, neuron="if", synapses=[NS(source="A")],
+           mapping=_mapping(spikes_in_dram=True, spilled_state_bytes_per_timestep=10))
+    c = NS(name="C", neurons=2, neuron="integrator", synapses=[NS(source="B")],
+           mapping=_mapping(spilled_state_bytes_per_timestep=4, state_in_dram=True, weights_resident=False,
+                            weights_in_dram=True, streamed_weight_bytes_per_timestep=1))
+    layers = {l.name: l for l in (a, b, c)}
+    prog = NS(hardware=_hw_widths(), input=NS(encoding="spikes", shape=(3, 5), bits=8), layer=layers.__getitem__)
+    ref = _ref(A=1, B=1, C=1)
+
+    def kinds(layer, program=prog):
+        return {k: np.broadcast_to(v, (1, 2)).tolist() for k, v in _traffic(program, layer, ref).items()}
+
+    # a binary spike frame of 15 inputs is 2 B; streamed weights: synops x 0.5 B, at most 3 B
+    assert kinds(a) == {"input_frame:glb_read": [[2, 2]], "spike_map_write:glb_write": [[3, 3]],
+                        "weights:glb_read": [[2.5, 0.5]]}
+    # A's bitmap read from the GLB, B's own written to DRAM, 10 B of state loaded and stored
+    assert kinds(b) == {"spike_map_read:glb_read": [[3, 3]], "spike_map_write:dram": [[2, 2]],
+                        "state_spill:glb_read": [[5, 5]], "state_spill:glb_write": [[5, 5]]}
+    # the integrator writes no bitmap; state and weights in DRAM (at most 1 B of weights per step)
+    assert kinds(c) == {"spike_map_read:dram": [[2, 2]], "state_spill:dram": [[4, 4]], "weights:dram": [[1, 0.5]]}
+    seq = NS(hardware=_hw_widths(), input=NS(encoding="sequence", shape=(3, 5), bits=8), layer=layers.__getitem__)
+    assert kinds(a, seq)["input_frame:dram"] == [[15, 15]]  # an 8-bit frame of 15 inputs from DRAM
+    direct = NS(hardware=_hw_widths(), input=NS(encoding="direct", shape=(3, 5), bits=8), layer=layers.__getitem__)
+    assert kinds(a, direct)["input_frame:glb_read"] == [[15, 15]]
