@@ -251,6 +251,20 @@ def test_foreign_output_is_refused(tmp_path, capsys):
     assert "holds an input" in capsys.readouterr().err
 
 
+def test_a_store_in_use_is_refused(tmp_path, capsys):
+    from atsnn.sweep.store import open_store
+    spec = tmp_path / "s.toml"
+    spec.write_text(HEAD)
+    store, created = open_store(tmp_path / "out")
+    assert created and (tmp_path / "out" / ".atsnn-output").is_file()
+    with store.locked():
+        assert main(["sweep", str(spec), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "in use by another 'atsnn sweep'" in err and err.count("\n") == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        [".atsnn-output", ".lock", "points", "store.json"]
+
+
 def test_plan_shares_jobs_and_keys_follow_content(spec_file, tmp_path):
     from atsnn.sweep.plan import plan_from_file
     plan = plan_from_file(spec_file)
@@ -288,7 +302,8 @@ def test_hardware_grid_is_crossed_with_variants(tmp_path):
     plan = plan_from_file(spec)
     got = [(p.axes["hardware"], p.axes["hw.array.rows"], p.axes["hw.pe.data_memory_bytes"])
            for p in plan.points]
-    assert got == [("pe.data_memory_bytes=1024", 16, 1024), ("pe.data_memory_bytes=2048", 16, 2048),
+    assert got == [("pe.data_memory_bytes=1024", 16, 1024),
+                   ("pe.data_memory_bytes=2048", 16, 2048),
                    ("small,pe.data_memory_bytes=1024", 8, 1024),
                    ("small,pe.data_memory_bytes=2048", 8, 2048)]
 
@@ -376,7 +391,8 @@ def test_points_equal_simulate_and_estimate_one_by_one(reference, spec_file, tmp
             run_dir = tmp_path / f"run_{u.key}_{run_i}"
             assert main(["simulate", str(prog), "--data", "digits", "--samples", str(SAMPLES),
                          "--T", str(u.T), "--dram", u.cost.dram, "--policy", "all",
-                         "--theta", str(dt.params["theta"]), "--cl-init", str(at.params["cl_init"]),
+                         "--theta", str(dt.params["theta"]),
+                         "--cl-init", str(at.params["cl_init"]),
                          "--tau-cl", str(at.params["tau_cl"]), "-o", str(run_dir), "--quiet"]) == 0
             summary = json.loads((run_dir / "summary.json").read_text())
             breakdown = pd.read_csv(run_dir / "energy_breakdown.csv")
@@ -388,7 +404,8 @@ def test_points_equal_simulate_and_estimate_one_by_one(reference, spec_file, tmp
                     assert row[k] == pytest.approx(ref[k], rel=1e-12), (p.policy, k)
                 comp = breakdown[breakdown["policy"] == p.policy].groupby("component")["energy_pj"]
                 for c, v in comp.sum().items():
-                    assert row[f"energy_{c}_uj"] == pytest.approx(v * 1e-6, rel=1e-9), (p.policy, c)
+                    assert row[f"energy_{c}_uj"] == pytest.approx(v * 1e-6, rel=1e-9), \
+                        (p.policy, c)
                 checked += 1
     assert checked == 8 * 2 * 3 + 2  # 8 simulations x 2 runs x 3 policies, 2 analytic points
 
@@ -457,4 +474,11 @@ def test_interrupted_sweep_resumes_with_only_the_missing_points(reference, spec_
     assert (out / "points.csv").read_bytes() == want
     again = run_sweep(spec_file, out, workers=2)  # complete: nothing computed, no cluster
     assert again.computed == 0 and again.reused == TOTAL_POINTS and again.tasks == 0
+    assert (out / "points.csv").read_bytes() == want
+    # a damaged point file counts as missing: its unit runs again, only that point is stored
+    victim = sorted((out / "points").glob("*.json"))[0]
+    victim.write_text("{ not json")
+    fixed = run_sweep(spec_file, out, workers=2)
+    assert fixed.computed == 1 and fixed.reused == TOTAL_POINTS - 1
+    assert json.loads(victim.read_text())["key"] == victim.stem
     assert (out / "points.csv").read_bytes() == want

@@ -7,8 +7,9 @@ import argparse
 
 def add_parser(sub) -> None:
     from atsnn import cli_types as ct
-    p = sub.add_parser("sweep", help="design-space sweep on Dask: models x hardware x cost tables x "
-                                     "T x exit policies; resumable point store, table, Pareto fronts")
+    p = sub.add_parser("sweep", help="design-space sweep on Dask: models x hardware x cost "
+                                     "tables x T x exit policies; resumable point store, table, "
+                                     "Pareto fronts")
     p.add_argument("spec", help="sweep spec (TOML; see README 'Design-space exploration')")
     p.add_argument("-o", "--out", required=True,
                    help="sweep store directory; a re-run adds only the missing points")

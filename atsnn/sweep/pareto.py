@@ -139,7 +139,8 @@ def index_html(table: pd.DataFrame, *, name: str, description: str, stats: dict)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>sweep {esc(name)}</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
              "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th"
-             "{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style></head><body>",
+             "{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style>"
+             "</head><body>",
              f"<h1>Design-space sweep: {esc(name)}</h1>"]
     if description:
         parts.append(f"<p>{esc(description)}</p>")

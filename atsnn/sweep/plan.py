@@ -41,18 +41,25 @@ KEY_FORMAT = 1
 #: packages whose code computes a point's figures (their .py files enter every key)
 CODE_PACKAGES = ("atsnn", "compiler", "hwsim", "workloads")
 #: modules of those packages that only present results (not part of the fingerprint)
-PRESENTATION_ONLY = ("atsnn/cli.py", "atsnn/report/", "atsnn/sweep/cli.py", "atsnn/sweep/pareto.py",
-                     "atsnn/sweep/run.py", "atsnn/sweep/store.py")
+PRESENTATION_ONLY = ("atsnn/cli.py", "atsnn/report/", "atsnn/sweep/cli.py",
+                     "atsnn/sweep/pareto.py", "atsnn/sweep/run.py", "atsnn/sweep/store.py")
 
 
 @functools.lru_cache(maxsize=1)
+def worker_code_fingerprint() -> str:
+    """:func:`code_fingerprint` computed once per process: on a worker, of the code it loaded
+    at its first job (a long-lived worker keeps its answer when the files change later)."""
+    return code_fingerprint()
+
+
 def code_fingerprint() -> str:
     """Hex SHA-256 over the relative paths and bytes of the ``.py`` files of
-    :data:`CODE_PACKAGES` (less :data:`PRESENTATION_ONLY`), as imported by this process.
+    :data:`CODE_PACKAGES` (less :data:`PRESENTATION_ONLY`) as they are on disk now.
 
     Part of every key besides the atsnn version, so a changed compiler or simulator (e.g. a
     development checkout between two runs) never serves stale stored points, and a worker
-    that runs other code than the client is detected."""
+    that runs other code than the plan was made for is detected
+    (:func:`worker_code_fingerprint`)."""
     import importlib
     h = hashlib.sha256()
     for pkg in CODE_PACKAGES:
@@ -254,8 +261,8 @@ def _resolve_data(i: int, m, spec_dir: Path, src: str, samples: int | None) -> D
         return DataRef(label=m.data, spec=m.data, sha256=None, samples=samples)
     p = Path(m.data) if Path(m.data).is_absolute() else spec_dir / m.data
     if not p.is_file():
-        raise SpecError(f"{src}: key 'models[{i}].data': '{m.data}' is not {', '.join(BUILTIN_DATA)} "
-                        f"or an existing .npz file ('{p}')")
+        raise SpecError(f"{src}: key 'models[{i}].data': '{m.data}' is not "
+                        f"{', '.join(BUILTIN_DATA)} or an existing .npz file ('{p}')")
     return DataRef(label=m.data, spec=str(p.resolve()), sha256=file_sha256(p), samples=samples)
 
 
@@ -284,8 +291,8 @@ def apply_overrides(base: dict[str, Any], overrides: list[tuple[str, Any]], wher
         for j, part in enumerate(parts[:-1]):
             nxt = cur.setdefault(part, {})
             if not isinstance(nxt, dict):
-                raise SpecError(f"{where}: key '{'.'.join(parts[:j + 1])}' is a value, not a table; "
-                                f"'{path}' cannot be set")
+                raise SpecError(f"{where}: key '{'.'.join(parts[:j + 1])}' is a value, not a "
+                                f"table; '{path}' cannot be set")
             cur = nxt
         cur[parts[-1]] = value
     return data
@@ -305,8 +312,8 @@ def _hardware_points(spec: SweepSpec, spec_dir: Path, src: str) -> list[Hardware
     grid = _flatten("", spec.hardware.grid, leaf_list=True)
     for key, vals in grid:
         if not isinstance(vals, list) or not vals:
-            raise SpecError(f"{src}: key 'hardware.grid.{key}' must be a non-empty array of values "
-                            f"(e.g. [4, 8]), not {vals!r}")
+            raise SpecError(f"{src}: key 'hardware.grid.{key}' must be a non-empty array of "
+                            f"values (e.g. [4, 8]), not {vals!r}")
     combos = list(itertools.product(*[vals for _, vals in grid])) if grid else [()]
     out: list[HardwareRef] = []
     seen: dict[str, str] = {}
@@ -314,8 +321,8 @@ def _hardware_points(spec: SweepSpec, spec_dir: Path, src: str) -> list[Hardware
         sets = _flatten("", var.set, leaf_list=False)
         for combo in combos:
             over = sets + [(k, v) for (k, _), v in zip(grid, combo)]
-            where = f"{src}: hardware.variants[{vi}]" + (
-                " with " + ", ".join(f"{k}={v}" for (k, _), v in zip(grid, combo)) if combo else "")
+            grid_text = ", ".join(f"{k}={v}" for (k, _), v in zip(grid, combo))
+            where = f"{src}: hardware.variants[{vi}]" + (f" with {grid_text}" if combo else "")
             data = apply_overrides(base_dict, over, where)
             try:
                 hw = hardware_from_dict(data, source=where)
@@ -333,8 +340,8 @@ def _hardware_points(spec: SweepSpec, spec_dir: Path, src: str) -> list[Hardware
     labels = [h.label for h in out]
     dup = next((lab for j, lab in enumerate(labels) if lab in labels[:j]), None)
     if dup is not None:
-        raise SpecError(f"{src}: key 'hardware.variants': two hardware points are labelled '{dup}'; "
-                        "give the variants distinct labels")
+        raise SpecError(f"{src}: key 'hardware.variants': two hardware points are labelled "
+                        f"'{dup}'; give the variants distinct labels")
     return out
 
 
@@ -357,10 +364,12 @@ def _cost_points(spec: SweepSpec, spec_dir: Path, src: str) -> tuple[list[CostRe
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         for di, dram in enumerate(spec.axes.dram or [None]):
             if dram is not None and dram not in default.dram_choices():
-                raise SpecError(f"{src}: key 'axes.dram[{di}]': DRAM '{dram}' is not in cost table "
-                                f"{default.name} (choices: {', '.join(default.dram_choices())})")
+                raise SpecError(f"{src}: key 'axes.dram[{di}]': DRAM '{dram}' is not in cost "
+                                f"table {default.name} (choices: "
+                                f"{', '.join(default.dram_choices())})")
             table = load_costs(arg, dram=dram)
-            out.append(CostRef(name=name, toml_text=text, sha256=sha, dram=table.dram, ref=table.ref))
+            out.append(CostRef(name=name, toml_text=text, sha256=sha, dram=table.dram,
+                               ref=table.ref))
     return out, paths
 
 
@@ -380,6 +389,10 @@ def build_plan(spec: SweepSpec, spec_path: str | Path) -> Plan:
             if k not in hw_columns:
                 hw_columns.append(k)
     inputs = [str(Path(spec_path).resolve())] + cost_paths
+    base = Path(spec.hardware.base)
+    base = base if base.is_absolute() else spec_dir / base
+    if base.is_file():
+        inputs.append(str(base.resolve()))
     models: list[ModelRef] = []
     for i, m in enumerate(spec.models):
         kind, path, topo = _resolve_model(i, m, spec_dir, src)
@@ -408,8 +421,9 @@ def build_plan(spec: SweepSpec, spec_path: str | Path) -> Plan:
             compiles.setdefault(ck, CompileJob(key=ck, model=m, hardware=h, code=code))
             rk = None
             if m.mode == "analytic":
-                rk = digest({"compile": ck, "data": None if m.rate is not None else m.data.identity(),
-                             "measure_T": m.measure_T, "rate": m.rate})
+                data_id = None if m.rate is not None else m.data.identity()
+                rk = digest({"compile": ck, "data": data_id, "measure_T": m.measure_T,
+                             "rate": m.rate})
                 rates.setdefault(rk, RatesJob(key=rk, compile_key=ck, model=m))
             for c in costs:
                 for T in m.timesteps:

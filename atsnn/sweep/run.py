@@ -240,8 +240,9 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, scheduler: str | None =
             f"compute ({jobs['compiles']} compiles, {jobs['rates']} rate runs, {jobs['units']} "
             f"simulations/estimates){'; new store ' + str(out) if created else ''}")
         computed = not_stored = 0
-        cluster_desc, cluster_start_s, compute_wall_s, task_s, tasks = "none (nothing to compute)", \
-            0.0, 0.0, 0.0, 0
+        cluster_desc = "none (nothing to compute)"
+        cluster_start_s = compute_wall_s = task_s = 0.0
+        tasks = 0
         if sub.units:
             t0 = time.perf_counter()
             with dask_client(scheduler, n_workers, connect_timeout_s) as (client, cluster_desc,
@@ -278,8 +279,9 @@ def _compute(client, plan: Plan, sub: Plan, store, figures: dict, say, *, total:
     from atsnn.sweep import tasks as T
     computed = not_stored = 0
     with get_task_stream(client) as stream:
-        comp = {ck: client.submit(T.compile_task, job.model, job.hardware.hw, job.code, key=f"compile-{ck}",
-                                  retries=RETRIES) for ck, job in sub.compiles.items()}
+        comp = {ck: client.submit(T.compile_task, job.model, job.hardware.hw, job.code,
+                                  key=f"compile-{ck}", retries=RETRIES)
+                for ck, job in sub.compiles.items()}
         rates = {rk: client.submit(T.rates_task, comp[job.compile_key], job.model,
                                    key=f"rates-{rk}", retries=RETRIES)
                  for rk, job in sub.rates.items()}

@@ -75,7 +75,8 @@ class ModelSpec(StrictModel):
     mode: Literal["exact", "analytic"] = "exact"
     data: Name = Field("digits", description="digits, digits-seq, synthetic or an .npz file")
     samples: int | None = Field(None, ge=1, description="use the first N samples")
-    T: list[Timesteps] | None = Field(None, min_length=1, description="timesteps (overrides axes.T)")
+    T: list[Timesteps] | None = Field(None, min_length=1,
+                                      description="timesteps (overrides axes.T)")
     input_max: float | None = Field(None, gt=0.0, allow_inf_nan=False,
                                     description="largest input value the program is compiled for")
     measure_T: Timesteps = Field(8, description="analytic: timesteps of the rate-measuring run")

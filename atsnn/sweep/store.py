@@ -61,14 +61,16 @@ class SweepStore:
     # ------------------------------------------------------------ locking
     @contextmanager
     def locked(self) -> Iterator["SweepStore"]:
-        """Hold the store's lock for the block; :class:`OutputPathError` if another run holds it."""
+        """Hold the store's lock for the block; :class:`OutputPathError` if another run
+        holds it."""
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise OutputPathError(f"sweep store '{self.root}' is in use by another "
-                                      "'atsnn sweep' run; wait for it or choose another -o") from None
+                                      "'atsnn sweep' run; wait for it or choose another -o") \
+                    from None
             self._lock_fd = fd
             self._remove_stale()
             yield self
@@ -149,8 +151,8 @@ def open_store(out: str | Path, *, force: bool = False,
             fmt = None
         if fmt != STORE_FORMAT or not store.points_dir.is_dir():
             raise OutputPathError(f"output directory '{out}' is an atsnn sweep store of another "
-                                  f"format ({fmt!r}, this atsnn reads {STORE_FORMAT}); choose a new"
-                                  " directory")
+                                  f"format ({fmt!r}, this atsnn reads {STORE_FORMAT}); choose a "
+                                  "new directory")
         return store, False
     with atomic_directory(tgt, kind=KIND, force=force, inputs=inputs) as tmp:
         (tmp / "points").mkdir()

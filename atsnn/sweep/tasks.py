@@ -14,6 +14,7 @@ The computations are exactly those of ``atsnn compile`` + ``atsnn simulate`` (ex
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import tempfile
@@ -90,15 +91,33 @@ def _check_file(path: str, sha256: str, what: str) -> None:
         raise InputChangedError(f"{what} '{path}' changed since the sweep was planned")
 
 
+_TOPOLOGY_DIR: tempfile.TemporaryDirectory | None = None
+
+
+@functools.lru_cache(maxsize=8)
+def topology_nir(name: str, seed: int) -> Path:
+    """NIR file of ``atsnn topology NAME --seed SEED``, built once per worker process (into a
+    temporary directory removed when the process exits) and shared by its compile jobs."""
+    global _TOPOLOGY_DIR
+    from compiler.nir_export import export_nir
+    from workloads.topologies import build
+    if _TOPOLOGY_DIR is None:
+        _TOPOLOGY_DIR = tempfile.TemporaryDirectory(prefix="atsnn-sweep-")
+    path = Path(_TOPOLOGY_DIR.name) / f"{name}-seed{seed}" / f"{name}.nir"
+    path.parent.mkdir()
+    export_nir(build(name, seed=seed), path)
+    return path
+
+
 def compile_task(model: ModelRef, hw_dict: dict[str, Any], code: str) -> Compiled:
     """Compile ``model`` for the hardware ``hw_dict`` as ``atsnn compile MODEL --hw ...`` does
     (default options, ``input_max`` from the spec), including its all-zero-weights check.
-    :class:`InputChangedError` unless this worker's :func:`code_fingerprint` is ``code``."""
+    :class:`InputChangedError` unless this worker's code fingerprint is ``code``."""
     t0 = time.perf_counter()
-    from atsnn.sweep.plan import code_fingerprint
-    if code_fingerprint() != code:
-        raise InputChangedError(f"worker {socket.gethostname()}:{os.getpid()} runs other atsnn code "
-                                "than the sweep's client (code fingerprints differ)")
+    from atsnn.sweep.plan import worker_code_fingerprint
+    if worker_code_fingerprint() != code:
+        raise InputChangedError(f"worker {socket.gethostname()}:{os.getpid()} runs other atsnn "
+                                "code than the sweep was planned with (code fingerprints differ)")
     from atsnn.config import hardware_from_dict
     from atsnn.errors import QuantizationError
     from compiler.pipeline import compile_model
@@ -108,16 +127,13 @@ def compile_task(model: ModelRef, hw_dict: dict[str, Any], code: str) -> Compile
             _check_file(model.path, model.sha256, "model file")
             program = compile_model(model.path, hw=hw, input_max=model.input_max)
         else:
-            from compiler.nir_export import export_nir
-            from workloads.topologies import build
-            with tempfile.TemporaryDirectory(prefix="atsnn-sweep-") as tmp:
-                nir_path = Path(tmp) / f"{model.topology}.nir"
-                export_nir(build(model.topology, seed=model.seed), nir_path)
-                program = compile_model(nir_path, hw=hw, input_max=model.input_max)
+            program = compile_model(topology_nir(model.topology, model.seed), hw=hw,
+                                    input_max=model.input_max)
         for layer in program.layers:  # as compiler/cli.py: a layer whose weights all quantize to 0
             if layer.synapses and all(not s.weight.any() for s in layer.synapses):
-                raise QuantizationError(f"layer '{layer.name}': every weight quantized to 0 (input "
-                                        f"scale {program.input.scale:.3g} per LSB); check input_max")
+                raise QuantizationError(f"layer '{layer.name}': every weight quantized to 0 "
+                                        f"(input scale {program.input.scale:.3g} per LSB); "
+                                        "check input_max")
     except AtsnnError as exc:
         return Compiled(None, f"compile: {_one_line(exc)}", None, time.perf_counter() - t0)
     return Compiled(program, None, memory_fit(program), time.perf_counter() - t0)
@@ -205,8 +221,8 @@ def exact_unit_task(compiled: Compiled, data: DataRef, T: int, cost: CostRef,
             if p.policy != "fixed" and ilif.is_ilif(program):
                 raise ilif.early_exit_error(program, f"the {p.policy} exit policy")
             if p.policy != "fixed" and len(heads) > 1:
-                raise SimulationInputError(f"program '{program.name}' has {len(heads)} output heads;"
-                                           " exit policies need one classifier output")
+                raise SimulationInputError(f"program '{program.name}' has {len(heads)} output "
+                                           "heads; exit policies need one classifier output")
             res = fixed if p.policy == "fixed" else evaluate(trace, p.policy, **p.params)
             figures[p.key] = exact_figures(trace, res, fixed)
         except AtsnnError as exc:
@@ -253,15 +269,17 @@ def analytic_unit_task(compiled: Compiled, rates: Rates, T: int, cost: CostRef,
     from hwsim.analytic import estimate
     program = compiled.program
     try:
-        a = estimate(program, rates.rates, T, input_events_per_timestep=rates.input_events_per_timestep,
+        a = estimate(program, rates.rates, T,
+                     input_events_per_timestep=rates.input_events_per_timestep,
                      costs=_costs(cost))
     except AtsnnError as exc:
         return UnitOutcome(_error_figures(points, f"estimate: {_one_line(exc)}"),
                            time.perf_counter() - t0)
     hw = program.hardware
+    latency_ms = a.cycles_per_inference / hw.system.clock_hz * 1e3
     fig: dict[str, Any] = dict(accuracy=None, avg_timestep=float(T),
                                energy_per_inference_uj=a.energy_per_inference_pj * 1e-6,
-                               latency_per_inference_ms=a.cycles_per_inference / hw.system.clock_hz * 1e3,
+                               latency_per_inference_ms=latency_ms,
                                cycles_per_inference=a.cycles_per_inference, fps=a.fps,
                                energy_saved_vs_fixed_pct=None, at_energy_share_of_pe=None)
     for c, v in a.energy_by_component_pj.items():
