@@ -49,6 +49,7 @@ import numpy as np
 
 from atsnn.errors import NirImportError
 from atsnn.program import Pool
+from compiler.exporters import Convention, dynamics, recognise, snntorch_delayed_subtract
 from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
 
 #: a layer whose weights or neurons would need more than this is rejected as absurd
@@ -57,14 +58,26 @@ MAX_LAYER_BYTES = 4 << 30
 NEURON_TYPES = ("IF", "LIF", "I", "LI")
 LINEAR_TYPES = ("Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale")
 REJECTED = {
-    "CubaLIF": "current-based LIF (two state variables) is not supported by the PE",
-    "CubaLI": "current-based LI is not supported by the PE",
+    "CubaLIF": "current-based LIF (two state variables: what snnTorch Synaptic, Norse LIFCell and Rockpool "
+               "LIFTorch export) is not supported by the PE; use a LIF without synaptic current (snnTorch Leaky, "
+               "Norse LIFBoxCell, Rockpool LIFNeuronTorch); docs/exporters.md",
+    "CubaLI": "current-based LI is not supported by the PE (docs/exporters.md)",
     "Delay": "synaptic delays are not supported",
     "Threshold": "a bare threshold node is not supported; use IF",
     "Identity": "identity nodes are not supported",
     "NIRGraph": "nested subgraphs are not supported; flatten the graph",
     "Conv1d": "Conv1d is not supported yet",
 }
+
+
+@dataclass
+class _Ctx:
+    """What the neuron nodes of one import share: the writer's convention and the options."""
+
+    conv: Convention
+    explicit_dt: bool
+    reset_mode: str | None
+    legacy_subtract: bool
 
 
 # ----------------------------------------------------------------------------- values flowing along edges
@@ -217,12 +230,15 @@ def _toposort(names: list[str], edges: list[tuple[str, str]]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- main entry
-def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None = "auto", comparator: str = ">=",
-               v_init_frac: float | None = None, name: str | None = None) -> FloatNetwork:
-    """Import a NIR file or graph; see the module docstring for the rules."""
+def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None = "auto",
+               comparator: str | None = None, v_init_frac: float | None = None,
+               name: str | None = None) -> FloatNetwork:
+    """Import a NIR file or graph; see the module docstring for the rules.
+
+    ``comparator=None`` takes the writer's comparator (``>=`` for unknown writers)."""
     if reset_mode not in (None, "subtract", "to_value"):
         raise NirImportError(f"reset_mode must be 'subtract' or 'to_value', not {reset_mode!r}")
-    if comparator not in (">=", ">"):
+    if comparator not in (None, ">=", ">"):
         raise NirImportError(f"comparator must be '>=' or '>', not {comparator!r}")
     graph, version, where = _read(source)
     nodes = dict(graph.nodes)
@@ -253,14 +269,28 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
                              f"and {len(outputs)}")
     vt = _version_tuple(version)
     legacy_subtract = vt is not None and vt < (1, 0, 6)
-    step = _choose_dt(nodes, dt, where)
-    input_shape = _input_shape(nodes, inputs[0], edges, where)
+    raw_shape = _input_shape(nodes, inputs[0], edges, where)
+    gmd = getattr(graph, "metadata", None) or {}
+    input_shape, dropped = _drop_batch(raw_shape, nodes, inputs[0], edges)
+    conv = recognise(nodes, vt, gmd, batch=dropped > 0)
+    explicit_dt = dt is not None and dt != "auto"
+    step = _choose_dt(nodes, dt, where, conv)
+    comp_rule = "option" if comparator is not None else (f"{conv.writer} convention" if conv.comparator
+                                                         else "default")
+    comparator = comparator or conv.comparator or ">="
 
     values: dict[str, _Map | _Current] = {}
     out_layers: dict[str, str] = {}  # Output node -> its integrator layer
     layers: list[FloatLayer] = []
     decisions: dict[str, Any] = {"writer_version": version, "dt": step, "comparator": comparator, "reset": [],
-                                 "source": where}
+                                 "source": where, "writer": conv.summary(), "comparator_rule": comp_rule,
+                                 "dt_rule": "option" if explicit_dt else (f"{conv.writer} convention" if conv.dt
+                                                                          else "NIR rule (auto)"),
+                                 "dynamics": []}
+    if dropped:
+        decisions["normalise"] = [f"Input shape {raw_shape}: dropped the leading {dropped} dimension(s) of size 1 "
+                                  f"(batch), using {input_shape}"]
+    imp = _Ctx(conv=conv, explicit_dt=explicit_dt, reset_mode=reset_mode, legacy_subtract=legacy_subtract)
     for n in order:
         node = nodes[n]
         t = type(node).__name__
@@ -284,12 +314,11 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
             layers.append(layer)
             values[n] = _Map(source=layer.name, shape=layer.shape)
         elif t in NEURON_TYPES:
-            layer = _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator, v_init_frac,
-                                  where, decisions)
+            layer = _neuron_layer(n, node, t, val, step, imp, comparator, v_init_frac, where, decisions)
             layers.append(layer)
             values[n] = _Map(source=layer.name, shape=layer.shape)
         else:
-            values[n] = _linear(n, node, t, val, where)
+            values[n] = _linear(n, node, t, val, where, decisions)
     # the primary output (AT unit, classification) is the Output node named "output", else the last one
     primary = "output" if "output" in out_layers else [n for n in order if n in out_layers][-1]
     out_name = out_layers[primary]
@@ -305,7 +334,6 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
         if l.neuron == "integrator" and l.name in consumed:
             raise NirImportError(f"{where}: integrator layer '{l.name}' feeds other layers; an integrator "
                                  "(I/LI or readout) must be terminal")
-    gmd = getattr(graph, "metadata", None) or {}
     if "input_max" in gmd:
         decisions["input_max"] = float(np.asarray(gmd["input_max"]))
     encoding = _text(gmd.get("input_encoding", "direct"))
@@ -319,7 +347,9 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
     return finish_import(net, where)
 
 
-def _choose_dt(nodes, dt, where) -> float:
+def _choose_dt(nodes, dt, where, conv: Convention | None = None) -> float:
+    """dt from the option, else the writer's (``conv.dt``), else the NIR rule: ``r*dt = 1`` (IF, I) and
+    ``dt*r/tau = 1`` (LIF, LI) for every node, the IF value when both kinds disagree."""
     if dt is not None and dt != "auto":
         try:
             d = float(dt)
@@ -328,26 +358,54 @@ def _choose_dt(nodes, dt, where) -> float:
         if not (d > 0 and math.isfinite(d)):
             raise NirImportError(f"dt must be a positive number, not {dt!r}")
         return d
-    cands = []
+    if conv is not None and conv.dt is not None:
+        return float(conv.dt)
+    ifs, lifs = [], []
     for n, node in nodes.items():
         t = type(node).__name__
         if t in ("IF", "I"):
-            r = _arr(node.r).ravel()
-            cands.append((n, 1.0 / r))
+            ifs.append((n, 1.0 / _arr(node.r).ravel()))
         elif t in ("LIF", "LI"):
-            r = _arr(node.r).ravel()
-            tau = _arr(node.tau).ravel()
-            cands.append((n, tau / r))
-    if not cands:
-        return 1.0
-    vals = np.concatenate([c for _, c in cands])
-    if not np.all(np.isfinite(vals)) or np.any(vals <= 0):
-        raise NirImportError(f"{where}: cannot choose dt automatically (r or tau not positive); pass dt explicitly")
-    ref = vals[0]
-    if not np.allclose(vals, ref, rtol=1e-5, atol=0):
-        names = ", ".join(f"'{n}'" for n, _ in cands)
-        raise NirImportError(f"{where}: no single dt gives r*dt = 1 for nodes {names}; pass dt explicitly")
-    return float(ref)
+            lifs.append((n, _arr(node.tau).ravel() / _arr(node.r).ravel()))
+    for cands in (ifs, lifs):
+        if not cands:
+            continue
+        vals = np.concatenate([c for _, c in cands])
+        if not np.all(np.isfinite(vals)) or np.any(vals <= 0):
+            bad = next(n for n, c in cands if not np.all(np.isfinite(c)) or np.any(c <= 0))
+            raise NirImportError(f"{where}: node '{bad}': cannot choose dt automatically (r or tau not positive); "
+                                 "pass --dt")
+        if not np.allclose(vals, vals[0], rtol=1e-5, atol=0):
+            names = ", ".join(f"'{n}'" for n, _ in cands)
+            rule = "r*dt = 1" if cands is ifs else "dt*r/tau = 1"
+            raise NirImportError(f"{where}: no single dt gives {rule} for nodes {names}; pass --dt (the "
+                                 "writer's time step in seconds)")
+        return float(vals[0])
+    return 1.0
+
+
+def _drop_batch(shape: tuple[int, ...], nodes, inp, edges) -> tuple[tuple[int, ...], int]:
+    """Drop leading size-1 dimensions an exporter wrote for the batch (Norse, Rockpool): down to
+    (C, H, W) before a Conv2d / pooling node, down to what an Affine / Linear consumes."""
+    consumers = [nodes[b] for a, b in edges if a == inp]
+    want = None
+    for c in consumers:
+        t = type(c).__name__
+        if t in ("Conv2d", "SumPool2d", "AvgPool2d"):
+            want = 3
+        elif t in ("Affine", "Linear") and want is None:
+            fan_in = int(_arr(c.weight).shape[1]) if _arr(c.weight).ndim == 2 else None
+            k = 0
+            while len(shape) - k > 1 and shape[k] == 1 and fan_in is not None and int(np.prod(shape[k:])) == fan_in:
+                k += 1
+            if k:
+                return tuple(shape[k:]), k
+            # Rockpool: (1, T, n) sample data -> the last axis is the input
+            if len(shape) >= 2 and shape[0] == 1 and fan_in is not None and shape[-1] == fan_in:
+                return (int(shape[-1]),), len(shape) - 1
+    if want is not None and len(shape) > want and all(x == 1 for x in shape[:len(shape) - want]):
+        return tuple(shape[len(shape) - want:]), len(shape) - want
+    return shape, 0
 
 
 def _input_shape(nodes, inp, edges, where) -> tuple[int, ...]:
@@ -368,6 +426,10 @@ def _input_shape(nodes, inp, edges, where) -> tuple[int, ...]:
                     shape = (int(cin),) + tuple(int(x) for x in np.asarray(c.input_shape).ravel())
                 elif t in ("Affine", "Linear"):
                     shape = (int(_arr(c.weight).shape[1]),)
+                if shape is None:  # the consumer's own input_type (graphs after nir's infer_types)
+                    for v in (getattr(c, "input_type", None) or {}).values():
+                        if v is not None and np.size(v) > 0:
+                            shape = tuple(int(x) for x in np.asarray(v).ravel())
     if shape is None:
         raise NirImportError(f"{where}: cannot determine the shape of Input node '{inp}'; give it an input_type")
     return shape
@@ -393,8 +455,70 @@ def _need_map(n, t, val, where) -> _Map:
     return val
 
 
-def _linear(n, node, t, val, where):
+def _fold_note(decisions, text: str) -> None:
+    decisions.setdefault("normalise", []).append(text)
+
+
+def _fold_pool(n, node, t, val: _Current, where, decisions) -> _Current:
+    """Pooling of a convolution's current is linear: one convolution with a wider kernel and the
+    product of the strides (``W'[:, :, a*s+u, b*s+v] += f * W[:, :, u, v]``; AvgPool ``f = 1/(kh*kw)``)."""
+    k = _pair(node.kernel_size, "kernel_size", n)
+    st = _pair(node.stride, "stride", n)
+    p = _pair(node.padding, "padding", n)
+    if len(val.shape) != 3 or p != (0, 0) or any(syn.op != "conv2d" for syn in val.synapses):
+        raise NirImportError(f"{where}: node '{n}' ({t}) pools the current of a weighted node without a neuron "
+                             f"in between; atsnn folds that only for Conv2d currents and pooling padding 0 "
+                             f"(got shape {val.shape}, padding {p})")
+    f = 1.0 / (k[0] * k[1]) if t == "AvgPool2d" else 1.0
+    want = _pool_out(val.shape, k, st, p, n)
+    for syn in val.synapses:
+        w = syn.weight
+        s0, s1 = syn.stride
+        kh, kw = w.shape[2] + (k[0] - 1) * s0, w.shape[3] + (k[1] - 1) * s1
+        w2 = np.zeros(w.shape[:2] + (kh, kw))
+        for a in range(k[0]):
+            for b in range(k[1]):
+                w2[:, :, a * s0:a * s0 + w.shape[2], b * s1:b * s1 + w.shape[3]] += f * w
+        syn.weight = w2
+        syn.stride = (s0 * st[0], s1 * st[1])
+        got = conv_out_shape(syn.input_shape, w2.shape, syn.stride, syn.padding)
+        if got != want:
+            raise NirImportError(f"{where}: node '{n}' ({t}): folding into the convolution gives {got}, "
+                                 f"not the pooled shape {want}")
+    val.bias = val.bias * (f * k[0] * k[1])
+    _fold_note(decisions, f"{t} '{n}' folded into the preceding convolution (kernel {tuple(w2.shape[2:])}, stride "
+                          f"{val.synapses[0].stride})")
+    return _Current(shape=want, synapses=val.synapses, bias=val.bias)
+
+
+def _fold_dense(n, node, t, val: _Current, where, decisions) -> _Current:
+    """Affine / Linear after Affine / Linear without a neuron: one synapse ``W2 @ W1``, bias ``W2 b1 + b2``."""
+    w = _check_finite(n, "weight", node.weight)
+    if len(val.shape) != 1 or any(syn.op != "dense" for syn in val.synapses):
+        raise NirImportError(f"{where}: node '{n}' ({t}) follows a weighted node of shape {val.shape} without a "
+                             "neuron in between; atsnn folds only dense chains (Affine/Linear -> Affine/Linear), "
+                             "pooling after Conv2d and Scale")
+    if w.ndim != 2 or w.shape[1] != val.shape[0]:
+        raise NirImportError(f"{where}: edge into node '{n}' ({t}): source has shape {val.shape} but the weight "
+                             f"expects {w.shape[1] if w.ndim == 2 else w.shape} inputs")
+    for syn in val.synapses:
+        syn.weight = w @ syn.weight
+    bias = w @ val.bias
+    if t == "Affine":
+        bias = bias + _check_finite(n, "bias", node.bias).ravel()
+    _fold_note(decisions, f"{t} '{n}' folded into the preceding dense synapse ({w.shape[0]} outputs)")
+    return _Current(shape=(int(w.shape[0]),), synapses=val.synapses, bias=bias)
+
+
+def _linear(n, node, t, val, where, decisions=None):
     md = getattr(node, "metadata", {}) or {}
+    decisions = {} if decisions is None else decisions
+    if isinstance(val, _Current) and t in ("SumPool2d", "AvgPool2d"):
+        return _fold_pool(n, node, t, val, where, decisions)
+    if isinstance(val, _Current) and t in ("Affine", "Linear"):
+        return _fold_dense(n, node, t, val, where, decisions)
+    if isinstance(val, _Current) and t == "Flatten" and len(val.shape) == 1:
+        return val
     if t == "Scale":
         s = _check_finite(n, "scale", node.scale)
         if isinstance(val, _Current):
@@ -495,36 +619,42 @@ def _linear(n, node, t, val, where):
     return _Current(shape=out, synapses=[syn], bias=bias.copy())
 
 
-def _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator, v_init_frac, where, decisions):
+def _neuron_layer(n, node, t, val, step, imp: _Ctx, comparator, v_init_frac, where, decisions):
     if not isinstance(val, _Current):
         raise NirImportError(f"{where}: node '{n}' ({t}) must be fed by a weighted node (Affine/Linear/Conv2d)")
     shape = val.shape
     md = dict(getattr(node, "metadata", {}) or {})
+    conv = imp.conv
     r = _per_channel(n, "r", node.r, shape)
+    dt_opt = "--dt" if imp.explicit_dt else "--dt (the writer's time step in seconds)"
+    bias_extra = np.zeros(shape[0])
     if t in ("LIF", "LI"):
         tau = _per_channel(n, "tau", node.tau, shape)
         if np.any(tau <= 0):
-            raise NirImportError(f"{where}: node '{n}' ({t}): tau must be positive")
+            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau = {tau.min():g} must be positive")
         v_leak = _per_channel(n, "v_leak", getattr(node, "v_leak", 0.0), shape)
-        if np.any(v_leak != 0):
-            raise NirImportError(f"{where}: node '{n}' ({t}): non-zero v_leak is not supported")
-        gain = step * r / tau
-        beta_c = 1.0 - step / tau
+        beta_c, gain, rule = dynamics(conv, imp.explicit_dt, n, t, r, tau, step, where)
         if not np.allclose(beta_c, beta_c[0]):
-            raise NirImportError(f"{where}: node '{n}' ({t}): tau differs between channels; one leak per layer")
+            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau differs between channels ({tau.min():g} "
+                                 f"to {tau.max():g}); the PE has one leak per layer")
         beta = float(beta_c[0])
-        if not (0.0 <= beta <= 1.0):
-            raise NirImportError(f"{where}: node '{n}' ({t}): leak factor 1 - dt/tau = {beta:g} outside [0, 1]; "
-                                 "check dt")
+        if not (0.0 < beta <= 1.0):
+            d = rule.rsplit("dt = ", 1)[-1] if "dt = " in rule else f"{step:g}"
+            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau = {float(tau[0]):g} with r = "
+                                 f"{float(r[0]):g} gives leak factor {beta:g} (needs 0 < beta <= 1) at the assumed "
+                                 f"dt = {d} ({conv.writer} convention, {decisions['dt_rule']}); pass {dt_opt}")
+        # the resting potential v_leak pulls the membrane: a constant current (1 - beta) * v_leak per step
+        bias_extra = (1.0 - beta) * v_leak
     else:
-        gain = step * r
+        beta_c, gain, rule = dynamics(conv, imp.explicit_dt, n, t, r, None, step, where)
         beta = 1.0
+    decisions["dynamics"].append({"layer": n, "beta": beta, "gain": float(np.mean(gain)), "rule": rule})
     for syn in val.synapses:
         if syn.op == "conv_transpose2d":
             syn.weight = syn.weight * gain.reshape(1, -1, 1, 1)
         else:
             syn.weight = syn.weight * gain.reshape((-1,) + (1,) * (syn.weight.ndim - 1))
-    bias = val.bias * gain
+    bias = val.bias * gain + bias_extra
     neurons = int(np.prod(shape))
     if neurons * 8 > MAX_LAYER_BYTES:
         raise NirImportError(f"{where}: node '{n}' has {neurons} neurons, more than the size limit")
@@ -536,8 +666,9 @@ def _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator
         raise NirImportError(f"{where}: node '{n}' ({t}): threshold must be positive, got min {thr.min():g}")
     v_reset = getattr(node, "v_reset", None)
     v_reset = np.zeros(shape[0]) if v_reset is None else _per_channel(n, "v_reset", v_reset, shape)
-    if reset_mode is not None:
-        mode, rule = reset_mode, "option"
+    delayed = False
+    if imp.reset_mode is not None:
+        mode, rule = imp.reset_mode, "option"
     elif "reset_mode" in md:
         mode = str(md["reset_mode"].decode() if isinstance(md["reset_mode"], bytes) else md["reset_mode"])
         rule = "metadata"
@@ -545,10 +676,13 @@ def _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator
             mode = "to_value"
         if mode not in ("subtract", "to_value"):
             raise NirImportError(f"{where}: node '{n}': metadata reset_mode {mode!r} is not 'subtract'/'to_value'")
-    elif legacy_subtract:
+    elif conv.reset is not None:
+        mode, rule = conv.reset, f"{conv.writer} convention: {conv.reset_why}"
+        delayed = conv.delayed_subtract and mode == "subtract"
+    elif imp.legacy_subtract:
         mode, rule = "subtract", "writer version < 1.0.6"
-    else:
-        mode, rule = ("subtract", "default for IF") if t == "IF" else ("to_value", "default for LIF")
+    else:  # the NIR standard since 1.0.6: v <- v_reset
+        mode, rule = "to_value", "default for IF" if t == "IF" else "default for LIF"
     if mode == "to_value" and not np.allclose(v_reset, v_reset[0]):
         raise NirImportError(f"{where}: node '{n}': v_reset differs between channels; one value per layer")
     decisions["reset"].append({"layer": n, "reset_mode": mode, "rule": rule})
@@ -564,6 +698,9 @@ def _neuron_layer(n, node, t, val, step, reset_mode, legacy_subtract, comparator
     else:
         v_init = np.zeros(shape[0])
         vrule = "default 0"
+    if delayed and beta < 1.0:  # snnTorch subtracts the threshold one step late, outside the leak
+        thr, bias, v_init = snntorch_delayed_subtract(thr, beta, bias, v_init)
+        vrule += "; plus the offset thr*(1-beta)/beta of snnTorch's late reset (threshold thr/beta)"
     decisions.setdefault("v_init", []).append({"layer": n, "rule": vrule})
     comp = md.get("comparator", comparator)
     comp = comp.decode() if isinstance(comp, bytes) else str(comp)
