@@ -135,7 +135,10 @@ import json, sys
 from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
 out = {}
 for name in json.loads(sys.stdin.read()):
-    out[name] = get_diff_for_mutant(name, path=find_mutant(name).path)
+    try:
+        out[name] = get_diff_for_mutant(name, path=find_mutant(name).path)
+    except Exception as e:  # noqa: BLE001 - report the mutant without its diff
+        out[name] = f"(no diff: {type(e).__name__}: {e})"
 print(json.dumps(out))
 """
 

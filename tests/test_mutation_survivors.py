@@ -390,3 +390,66 @@ def test_reference_traffic_by_kind_by_hand():
     assert kinds(a, seq)["input_frame:dram"] == [[15, 15]]  # an 8-bit frame of 15 inputs from DRAM
     direct = NS(hardware=_hw_widths(), input=NS(encoding="direct", shape=(3, 5), bits=8), layer=layers.__getitem__)
     assert kinds(a, direct)["input_frame:glb_read"] == [[15, 15]]
+
+
+# ---------------------------------------------------------------------------- hwsim/engine.py
+def _two():
+    from test_hwsim_hand import _program
+
+    return _program()
+
+
+@pytest.mark.parametrize("T", [0, 2.5, "3"])
+def test_T_must_be_a_positive_integer(T):
+    from hwsim.engine import check_T
+
+    with pytest.raises(SimulationInputError) as e:
+        check_T(T)
+    assert str(e.value) == f"T must be an integer >= 1, not {T!r}"
+
+
+def test_trace_records_have_the_documented_fields_and_types():
+    from hwsim.engine import LAYER_FIELDS, simulate
+
+    p = _two()
+    tr = simulate(p, np.array([[1, 2]]), T=2, already_quantized=True, progress=True)  # the bar does not change results
+    assert tr.u.dtype == np.int64 and tr.u.shape == (1, 2, 2)
+    for name, rec in tr.layers.items():
+        assert set(rec) == set(LAYER_FIELDS) | {f"energy_{c}" for c in COMPONENTS if c != "leakage"}, name
+        for f in LAYER_FIELDS:  # counts are int64, bytes float64 (results.md)
+            assert rec[f].dtype == (np.float64 if f.endswith("_bytes") else np.int64), (name, f)
+            assert rec[f].shape == (1, 2)
+    # h's compute cycles by hand (test_hwsim_hand): 6 at t = 1; at t = 2 the input is the same and the
+    # soft-reset membrane [1, 2] does not change the events: 6 again -> busy_norm sums them
+    assert tr.layers["h"]["compute_cycles"].tolist() == [[6, 6]]
+    assert tr.busy_norm["h"] == 12.0
+
+
+def test_a_run_that_does_not_fit_in_memory_is_refused_before_allocating(monkeypatch):
+    from hwsim.engine import simulate
+
+    p = _two()
+    # records: 2 layers x (11 counters + 6 dynamic energies) + 2 classes, 8 B each, per sample and timestep,
+    # twice over for the evaluation: 2 x 8 x 1 x 3 x (2 x 17 + 2) = 1728 B
+    monkeypatch.setattr("hwsim.memory.available_memory_bytes", lambda: 1728)
+    simulate(p, np.array([[1, 2]]), T=3, already_quantized=True)
+    monkeypatch.setattr("hwsim.memory.available_memory_bytes", lambda: 1727)
+    with pytest.raises(SimulationInputError) as e:
+        simulate(p, np.array([[1, 2]]), T=3, already_quantized=True)
+    assert str(e.value) == ("program 'two': 1 samples x T=3 need about 0 MiB of records, 0 MiB available; "
+                            "use --samples 1 or fewer, or a smaller --T")
+
+
+def test_the_cost_table_and_dram_choice_are_the_ones_asked_for():
+    from hwsim.engine import simulate
+
+    p = _two()
+    x = np.array([[1, 2]])
+    tr = simulate(p, x, T=1, already_quantized=True, costs="horowitz45")
+    assert tr.costs.name == "horowitz45"
+    # the input (2 pixels x 8 bits = 2 B) is loaded from DRAM: 16 bits x 70 pJ (ddr3) or x 8 pJ (lpddr4)
+    tr = simulate(p, x, T=1, already_quantized=True, costs="sata28-500mhz", dram="ddr3")
+    assert (tr.costs.name, tr.costs.dram) == ("sata28-500mhz", "ddr3")
+    assert tr.input_load_energy_pj == pytest.approx(16 * 70.0)
+    tr = simulate(p, x, T=1, already_quantized=True, costs="sata28-500mhz")
+    assert tr.input_load_energy_pj == pytest.approx(16 * 8.0)
