@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(log, "w") as f:
             for names in passes:
                 if names is None:
-                    names = [n for n, st in results(workdir).items() if st in ("survived", "suspicious")]
+                    names = [n for n, st in results(workdir).items() if st in ("survived", "suspicious", "no tests")]
                     if not names:
                         break
                     print(f"re-testing {len(names)} survivors", flush=True)
