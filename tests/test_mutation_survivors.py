@@ -453,3 +453,31 @@ def test_the_cost_table_and_dram_choice_are_the_ones_asked_for():
     assert tr.input_load_energy_pj == pytest.approx(16 * 70.0)
     tr = simulate(p, x, T=1, already_quantized=True, costs="sata28-500mhz")
     assert tr.input_load_energy_pj == pytest.approx(16 * 8.0)
+
+
+def test_simulate_hands_ilif_programs_to_the_ilif_simulator_with_every_argument(monkeypatch):
+    from test_ilif import _hand_program
+
+    from hwsim.engine import simulate
+
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen["args"], seen["kwargs"] = args, kwargs
+        return "trace"
+
+    monkeypatch.setattr("hwsim.ilif.simulate_ilif", fake)
+    p = _hand_program(T=2)
+    x, labels = np.array([[1, 2]]), np.array([1])
+    assert simulate(p, x, labels, T=2, costs="horowitz45", dram="ddr3-horowitz", batch_size=3, progress=True,
+                    already_quantized=True) == "trace"
+    assert seen["args"][0] is p and seen["args"][1] is x and seen["args"][2] is labels
+    assert seen["kwargs"] == dict(T=2, costs="horowitz45", dram="ddr3-horowitz", batch_size=3, progress=True,
+                                  already_quantized=True)
+
+
+def test_simulate_shows_no_progress_bar_unless_asked(capfd):
+    from hwsim.engine import simulate
+
+    simulate(_two(), np.array([[1, 2]]), T=1, already_quantized=True)
+    assert capfd.readouterr().err == ""
