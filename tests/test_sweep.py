@@ -475,10 +475,15 @@ def test_interrupted_sweep_resumes_with_only_the_missing_points(reference, spec_
     again = run_sweep(spec_file, out, workers=2)  # complete: nothing computed, no cluster
     assert again.computed == 0 and again.reused == TOTAL_POINTS and again.tasks == 0
     assert (out / "points.csv").read_bytes() == want
-    # a damaged point file counts as missing: its unit runs again, only that point is stored
-    victim = sorted((out / "points").glob("*.json"))[0]
+    # a damaged point file counts as missing, and so does a point computed by other code:
+    # their units run again, only those points are stored
+    victim, old = sorted((out / "points").glob("*.json"))[:2]
     victim.write_text("{ not json")
+    rec = json.loads(old.read_text())
+    rec["identity"]["code"] = "0" * 64
+    old.write_text(json.dumps(rec))
     fixed = run_sweep(spec_file, out, workers=2)
-    assert fixed.computed == 1 and fixed.reused == TOTAL_POINTS - 1
+    assert fixed.computed == 2 and fixed.stale == 1 and fixed.reused == TOTAL_POINTS - 2
     assert json.loads(victim.read_text())["key"] == victim.stem
+    assert json.loads(old.read_text())["identity"]["code"] != "0" * 64
     assert (out / "points.csv").read_bytes() == want

@@ -15,9 +15,11 @@ work is repeated:
 Every key is a SHA-256 over the canonical JSON of the job's inputs: the model file's content
 hash (or a topology's name and seed), the full hardware dictionary, the cost table's content
 hash and DRAM model, the data (name, or an .npz file's content hash, and the sample count),
-T, the policy and its parameters, the atsnn version and a fingerprint of the code that
-computes the figures (:func:`code_fingerprint`). Labels are not inputs: renaming a model or a
-variant reuses its stored points.
+T, the policy and its parameters, and the atsnn version. Labels are not inputs: renaming a
+model or a variant reuses its stored points. Each stored point also records a fingerprint of
+the code that computed it (:func:`code_fingerprint`); :mod:`atsnn.sweep.run` computes a point
+again when the code has changed since (e.g. a development checkout between two runs), so a
+store never serves figures of other code under the same version.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ BUILTIN_DATA = ("digits", "digits-seq", "synthetic")
 KEY_FORMAT = 1
 
 
-#: packages whose code computes a point's figures (their .py files enter every key)
-CODE_PACKAGES = ("atsnn", "compiler", "hwsim", "workloads")
+#: packages whose code computes a point's figures (all their .py files are fingerprinted)
+CODE_PACKAGES = ("atsnn", "compiler", "hwsim")
+#: the modules of ``workloads`` a point's figures depend on (data, topologies)
+CODE_MODULES = ("workloads/__init__.py", "workloads/digits.py", "workloads/topologies.py")
 #: modules of those packages that only present results (not part of the fingerprint)
 PRESENTATION_ONLY = ("atsnn/cli.py", "atsnn/report/", "atsnn/sweep/cli.py",
                      "atsnn/sweep/pareto.py", "atsnn/sweep/run.py", "atsnn/sweep/store.py")
@@ -54,21 +58,24 @@ def worker_code_fingerprint() -> str:
 
 def code_fingerprint() -> str:
     """Hex SHA-256 over the relative paths and bytes of the ``.py`` files of
-    :data:`CODE_PACKAGES` (less :data:`PRESENTATION_ONLY`) as they are on disk now.
+    :data:`CODE_PACKAGES` (less :data:`PRESENTATION_ONLY`) and of :data:`CODE_MODULES`, as
+    they are on disk now.
 
-    Part of every key besides the atsnn version, so a changed compiler or simulator (e.g. a
-    development checkout between two runs) never serves stale stored points, and a worker
-    that runs other code than the plan was made for is detected
-    (:func:`worker_code_fingerprint`)."""
+    Recorded with every stored point, so a changed compiler or simulator never serves stale
+    points, and checked on the workers, so one that runs other code than the plan was made
+    for is detected (:func:`worker_code_fingerprint`)."""
     import importlib
-    h = hashlib.sha256()
+    files: list[tuple[str, Path]] = []
     for pkg in CODE_PACKAGES:
         root = Path(importlib.import_module(pkg).__file__).parent
-        for f in sorted(root.rglob("*.py")):
-            rel = f"{pkg}/{f.relative_to(root).as_posix()}"
-            if any(rel == x or (x.endswith("/") and rel.startswith(x)) for x in PRESENTATION_ONLY):
-                continue
-            h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
+        files += [(f"{pkg}/{f.relative_to(root).as_posix()}", f) for f in root.rglob("*.py")]
+    base = Path(importlib.import_module("workloads").__file__).parent.parent
+    files += [(rel, base / rel) for rel in CODE_MODULES]
+    h = hashlib.sha256()
+    for rel, f in sorted(files):
+        if any(rel == x or (x.endswith("/") and rel.startswith(x)) for x in PRESENTATION_ONLY):
+            continue
+        h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -215,6 +222,7 @@ class Plan:
     units: dict[str, UnitJob]
     hw_columns: list[str]  # override key paths, each a "hw.<key>" column
     input_paths: list[str]  # files the sweep reads (the output may not hold them)
+    code: str  # code_fingerprint() when the plan was made
 
     def subset(self, keys: set[str]) -> "Plan":
         """The jobs needed for the points in ``keys`` only (units keep only those points)."""
@@ -231,7 +239,7 @@ class Plan:
         return Plan(spec_path=self.spec_path, name=self.name, description=self.description,
                     points=[p for p in self.points if p.key in keys], compiles=compiles,
                     rates=rates, units=units, hw_columns=self.hw_columns,
-                    input_paths=self.input_paths)
+                    input_paths=self.input_paths, code=self.code)
 
 
 # ------------------------------------------------------------------ resolution
@@ -416,8 +424,8 @@ def build_plan(spec: SweepSpec, spec_path: str | Path) -> Plan:
     points: list[Point] = []
     for m in models:
         for h in hardware:
-            ck = digest({"format": KEY_FORMAT, "atsnn": __version__, "code": code,
-                         "model": m.identity(), "hardware": h.hw})
+            ck = digest({"format": KEY_FORMAT, "atsnn": __version__, "model": m.identity(),
+                         "hardware": h.hw})
             compiles.setdefault(ck, CompileJob(key=ck, model=m, hardware=h, code=code))
             rk = None
             if m.mode == "analytic":
@@ -444,7 +452,7 @@ def build_plan(spec: SweepSpec, spec_path: str | Path) -> Plan:
                         points.append(point)
     return Plan(spec_path=src, name=spec.name, description=spec.description, points=points,
                 compiles=compiles, rates=rates, units=units, hw_columns=hw_columns,
-                input_paths=inputs)
+                input_paths=inputs, code=code)
 
 
 def _hw_value(hw: dict[str, Any], path: str) -> Any:

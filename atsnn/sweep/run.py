@@ -62,6 +62,7 @@ class SweepResult:
     reused: int
     failed: int
     not_stored: int
+    stale: int  # stored points of this spec computed by other code, computed again
     other_stored: int  # points in the store that this spec does not name
     jobs: dict[str, int]
     cluster: str
@@ -230,8 +231,14 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, scheduler: str | None =
         stored, bad = store.load_points()
         for name in bad:
             say(f"note: point file points/{name} is unreadable; its point is computed again")
-        figures: dict[str, dict[str, Any]] = {k: r["figures"] for k, r in stored.items()}
         spec_keys = {p.key for p in plan.points}
+        stale = {k for k in spec_keys & set(stored)
+                 if stored[k].get("identity", {}).get("code") != plan.code}
+        if stale:
+            say(f"note: {len(stale)} stored points were computed by other atsnn code (the code "
+                "fingerprint differs); they are computed again")
+        figures: dict[str, dict[str, Any]] = {k: r["figures"] for k, r in stored.items()
+                                              if k not in stale}
         missing = {p.key for p in plan.points if p.key not in figures}
         reused = len(spec_keys) - len(missing)
         sub = plan.subset(missing)
@@ -258,7 +265,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, scheduler: str | None =
         failed = int(table["error"].notna().sum())
         result = SweepResult(out=str(out), name=plan.name, points=len(plan.points),
                              computed=computed, reused=reused, failed=failed,
-                             not_stored=not_stored,
+                             not_stored=not_stored, stale=len(stale),
                              other_stored=len(set(stored) - spec_keys), jobs=jobs,
                              cluster=cluster_desc, workers=n_workers,
                              wall_s=0.0, cluster_start_s=cluster_start_s,
