@@ -481,3 +481,34 @@ def test_simulate_shows_no_progress_bar_unless_asked(capfd):
 
     simulate(_two(), np.array([[1, 2]]), T=1, already_quantized=True)
     assert capfd.readouterr().err == ""
+    simulate(_two(), np.array([[1, 2]]), T=1, already_quantized=True, progress=True)
+    err = capfd.readouterr().err
+    assert "hwsim two" in err and "/1 " in err and "sample/s" in err  # named, counted in samples
+
+
+def test_a_binary_spike_frame_is_read_as_one_bit_per_input():
+    from atsnn.config import load_hardware
+    from atsnn.program import AtParams, InputSpec, Layer, Program, Synapse
+    from compiler.mapping import map_program_layers
+    from hwsim.engine import simulate
+    from hwsim.reference import exp_constants
+
+    hw = load_hardware("atsnn28-small")
+    h = Layer(name="h", neuron="if", shape=(2,), bias=np.zeros(2, int), threshold=4, v_init=np.zeros(2, int),
+              synapses=[Synapse(source="input", op="dense", weight=np.ones((2, 9), dtype=int), input_shape=(9,),
+                                max_input=1)])
+    o = Layer(name="o", neuron="integrator", shape=(2,), bias=np.zeros(2, int), threshold=0, v_init=np.zeros(2, int),
+              synapses=[Synapse(source="h", op="dense", weight=np.eye(2, dtype=int), input_shape=(2,))])
+    early = map_program_layers([h, o], "o", hw)
+    m, d = exp_constants(hw, 1.0)
+    p = Program(name="spk", hardware=hw, input=InputSpec(shape=(9,), scale=1.0, encoding="spikes"), layers=[h, o],
+                output="o", early_exit=early, at=AtParams(exp_mult=m, d_clip=d))
+    x = np.zeros((1, 2, 9), dtype=np.int64)
+    x[0, 0, :3] = 1
+    tr = simulate(p, x, T=2, already_quantized=True)
+    # per timestep h reads the 9-input frame as ceil(9 x 1 / 8) = 2 B and writes its 2-bit map as 1 B
+    assert tr.layers["h"]["glb_bytes"].tolist() == [[3.0, 3.0]]
+    from hwsim.engine import input_frame_bytes
+
+    assert input_frame_bytes(p) == 2
+    assert input_frame_bytes(_two()) == 2  # two 8-bit pixels
