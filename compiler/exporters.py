@@ -62,20 +62,23 @@ from atsnn.errors import NirImportError
 SNNTORCH_DT = 1e-4
 SPIKINGJELLY_DT = 1e-4
 NORSE_DT = 1e-3
+FRAMEWORKS = ("snntorch", "spikingjelly", "norse", "sinabs", "rockpool")
+#: node metadata keys atsnn's own writers (compiler/nir_export.py, the converters) use
+ATSNN_KEYS = ("reset_mode", "v_init", "v_init_frac", "neuron_model")
 
 
 @dataclass
 class Convention:
-    writer: str  # "snntorch" | "spikingjelly" | "norse" | "sinabs" | "rockpool" | "atsnn" | "nir"
+    writer: str  # one of FRAMEWORKS, "atsnn" or "nir" (unknown: the NIR standard)
     reason: str
-    dt: float | None = None  # the writer's dt for Euler nodes (None: the NIR rule picks it)
-    euler_dt: dict[str, float] = field(default_factory=dict)  # node type -> NIR dt for Euler (Norse)
+    dt: float | None = None  # the writer's dt (None: the NIR rule picks it)
+    euler_dt: dict[str, float] = field(default_factory=dict)  # node type -> NIR dt (Norse)
     dt_free_if: bool = False  # IF / I: gain = r, no dt (Norse, Sinabs)
-    exp_leak: str | None = None  # "steps" (Sinabs: beta = exp(-1/tau)) | "dt" (Rockpool: exp(-dt/tau))
+    exp_leak: str | None = None  # "steps": exp(-1/tau) (Sinabs) | "dt": exp(-dt/tau) (Rockpool)
     comparator: str | None = None
     reset: str | None = None  # the writer's reset for IF / LIF (None: by the nir version)
     reset_why: str = ""
-    delayed_subtract: bool = False  # snnTorch's reset_delay (see snntorch_delayed_subtract)
+    delayed_subtract: bool = False  # snnTorch's reset_delay (snntorch_delayed_subtract)
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -89,7 +92,8 @@ def _vals(node, name) -> np.ndarray:
 
 def _close(a, b, rtol=1e-4) -> bool:
     a = np.asarray(a, dtype=np.float64)
-    return a.size > 0 and bool(np.all(np.isfinite(a))) and bool(np.allclose(a, b, rtol=rtol, atol=0))
+    return (a.size > 0 and bool(np.all(np.isfinite(a)))
+            and bool(np.allclose(a, b, rtol=rtol, atol=0)))
 
 
 def _text(v) -> str:
@@ -98,11 +102,11 @@ def _text(v) -> str:
 
 
 def rockpool_dt(tau: np.ndarray, r: np.ndarray) -> np.ndarray | None:
-    """Solve ``r = tau exp(-dt/tau) / dt`` for dt per neuron (Rockpool's LIF / LI export), or None."""
+    """Solve ``r = tau exp(-dt/tau) / dt`` for dt per neuron (Rockpool's export), or None."""
     tau, r = np.asarray(tau, np.float64), np.asarray(r, np.float64)
     if tau.size == 0 or np.any(tau <= 0) or np.any(r <= 0) or not np.all(np.isfinite(tau * r)):
         return None
-    x = np.full(tau.shape, 1e-3)  # x = dt / tau: r = exp(-x) / x, solved by Newton on log
+    x = np.full(tau.shape, 1e-3)  # x = dt / tau: r = exp(-x) / x, Newton on the logarithm
     for _ in range(80):
         f = -x - np.log(x) - np.log(r)
         x = np.clip(x - f / (-1.0 - 1.0 / x), 1e-12, 50.0)
@@ -118,75 +122,83 @@ def _nice(x: float) -> bool:
     return any(abs(m - c) < 1e-4 * c for c in (1.0, 2.0, 5.0, 10.0))
 
 
-#: node metadata keys atsnn's own writers (compiler/nir_export.py, the converters) put on neuron nodes
-ATSNN_KEYS = ("reset_mode", "v_init", "v_init_frac", "neuron_model")
-
-
 def recognise(nodes: dict[str, Any], version: tuple | None, graph_metadata: dict | None,
               batch: bool = False) -> Convention:
-    """The writer of a graph and its conventions (module docstring); ``Convention('nir')`` if unknown.
-
-    ``batch``: the Input shape had leading size-1 (batch) dimensions."""
+    """The writer of a graph and its conventions (module docstring); ``Convention("nir")``
+    if unknown. ``batch``: the Input shape had leading size-1 (batch) dimensions."""
     gmd = graph_metadata or {}
-    own = [n for n, v in nodes.items() if any(k in (getattr(v, "metadata", None) or {}) for k in ATSNN_KEYS)]
+    own = [n for n, v in nodes.items()
+           if any(k in (getattr(v, "metadata", None) or {}) for k in ATSNN_KEYS)]
     if own or "input_max" in gmd:
         why = f"node '{own[0]}' carries atsnn metadata" if own else "graph metadata input_max"
-        return Convention("atsnn", f"{why} (compiler/nir_export.py): the NIR standard plus that metadata")
+        return Convention("atsnn", f"{why} (compiler/nir_export.py): the NIR standard plus "
+                                   "that metadata")
     for key in ("writer", "framework", "exporter", "source"):
-        if key in gmd:
-            name = _text(gmd[key]).lower()
-            for w in ("snntorch", "spikingjelly", "norse", "sinabs", "rockpool"):
-                if w in name:
-                    return _convention(w, f"graph metadata {key} = {_text(gmd[key])!r}", nodes, version)
+        name = _text(gmd[key]).lower() if key in gmd else ""
+        for w in FRAMEWORKS:
+            if w in name:
+                return _convention(w, f"graph metadata {key} = {_text(gmd[key])!r}", nodes)
     types = {n: type(v).__name__ for n, v in nodes.items()}
     lif = [v for n, v in nodes.items() if types[n] in ("LIF", "LI")]
     iff = [v for n, v in nodes.items() if types[n] in ("IF", "I")]
     names = set(nodes)
-    new_names = any(n.startswith("_") or n.endswith("_1") for n in names) or "input_1" in names
+    fx_names = any(n.startswith("_") for n in names) or "input_1" in names
     if not lif and not iff:
         return Convention("nir", "no neuron node with writer-specific parameters")
     old = version is not None and version < (1, 0, 6)
-    # Rockpool: r = tau exp(-dt/tau) / dt for one dt (a typed number) on every LIF / LI node
     if lif and not iff:
-        dts = [rockpool_dt(_vals(v, "tau"), _vals(v, "r")) for v in lif]
-        if all(d is not None for d in dts):
-            d = np.concatenate(dts)
-            if np.allclose(d, d[0], rtol=1e-5) and _nice(float(d[0])) and not _close(_vals(lif[0], "r"), 1.0):
-                return _convention("rockpool", f"LIF/LI r = tau*exp(-dt/tau)/dt with dt = {float(d[0]):g} on every "
-                                   "neuron node (Rockpool's export)", nodes, version, dt=float(d[0]))
-    # snnTorch: LIF only (it cannot export IF), tau / r = 1e-4 and v_reset = 0 everywhere
-    if lif and not iff and all(_close(_vals(v, "tau") / _vals(v, "r"), SNNTORCH_DT) for v in lif) and all(
-            np.all(_vals(v, "v_leak") == 0) for v in lif) and not new_names and not old:
-        return _convention("snntorch", "LIF nodes with tau/r = 1e-4 (snnTorch's fixed dt, tau = dt/(1-beta), "
-                           "r = tau/dt), v_leak = 0, nirtorch's numbered node names", nodes, version)
-    # SpikingJelly: IF r = 1/dt != 1, or LIF r = 1 with tau/1e-4 > 1, nirtorch's traced node names
-    if iff and all(_vals(v, "r").size and not _close(_vals(v, "r"), 1.0) for v in iff):
+        conv = _rockpool(lif, nodes)
+        if conv is not None:
+            return conv
+    # snnTorch: LIF only (it cannot export IF), tau / r = 1e-4, v_leak = 0
+    if (lif and not iff and not fx_names and not old
+            and all(_close(_vals(v, "tau") / _vals(v, "r"), SNNTORCH_DT) for v in lif)
+            and all(np.all(_vals(v, "v_leak") == 0) for v in lif)):
+        return _convention("snntorch", "LIF nodes with tau/r = 1e-4 (snnTorch's fixed dt, tau = "
+                           "dt/(1-beta), r = tau/dt), v_leak = 0, no IF node", nodes)
+    # SpikingJelly: IF r = 1/dt != 1, or LIF r = 1 / r = tau/1e-4 with torch.fx node names
+    if iff and not old and all(_vals(v, "r").size and not _close(_vals(v, "r"), 1.0) for v in iff):
         r = float(_vals(iff[0], "r")[0])
-        if all(_close(_vals(v, "r"), r) for v in iff) and _nice(1.0 / r) and not old:
-            return _convention("spikingjelly", f"IF r = {r:g} = 1/dt (SpikingJelly writes r = 1/dt)", nodes, version,
-                               dt=1.0 / r)
-    if lif and new_names and not old and all(
-            _close(_vals(v, "r"), 1.0) or _close(_vals(v, "r") * SPIKINGJELLY_DT, _vals(v, "tau")) for v in lif):
-        return _convention("spikingjelly", "LIF nodes with r = 1 or r = tau/1e-4 and torch.fx node names "
-                           f"({', '.join(sorted(names)[:3])}, ...) as SpikingJelly's export writes", nodes, version,
-                           dt=SPIKINGJELLY_DT)
+        if all(_close(_vals(v, "r"), r) for v in iff) and _nice(1.0 / r):
+            return _convention("spikingjelly", f"IF r = {r:g} = 1/dt (SpikingJelly writes "
+                               "r = 1/dt)", nodes, dt=1.0 / r)
+    if lif and fx_names and not old and all(
+            _close(_vals(v, "r"), 1.0) or _close(_vals(v, "r") * SPIKINGJELLY_DT, _vals(v, "tau"))
+            for v in lif):
+        return _convention("spikingjelly", "LIF nodes with r = 1 or r = tau/1e-4 and torch.fx "
+                           f"node names ({', '.join(sorted(names)[:3])}, ...) as SpikingJelly's "
+                           "export writes", nodes, dt=SPIKINGJELLY_DT)
     r_one = all(_close(_vals(v, "r"), 1.0) for v in lif + iff)
     if r_one and old:
-        return _convention("sinabs", f"nir {'.'.join(map(str, version))} (< 1.0.6, Sinabs pins nir <= 1.0.4) with "
-                           "r = 1 on every neuron node", nodes, version)
-    if r_one and not old and batch and not new_names:
-        return _convention("norse", "Input shape with a leading batch dimension, r = 1 on every neuron node, "
-                           "module-path node names, nir >= 1.0.6 (Norse's export through nirtorch's "
-                           "extract_nir_graph)", nodes, version)
+        return _convention("sinabs", f"nir {'.'.join(map(str, version))} (< 1.0.6; Sinabs pins "
+                           "nir <= 1.0.4) with r = 1 on every neuron node", nodes)
+    if r_one and not old and batch and not fx_names:
+        return _convention("norse", "Input shape with a leading batch dimension, r = 1 on every "
+                           "neuron node, module-path node names, nir >= 1.0.6 (Norse's export "
+                           "through nirtorch's extract_nir_graph)", nodes)
     return Convention("nir", "no exporter's parameter pattern matched")
 
 
-def _convention(w: str, reason: str, nodes, version, dt: float | None = None) -> Convention:
+def _rockpool(lif, nodes) -> Convention | None:
+    """Rockpool: r = tau exp(-dt/tau) / dt for one typed dt on every LIF / LI node."""
+    dts = [rockpool_dt(_vals(v, "tau"), _vals(v, "r")) for v in lif]
+    if any(d is None for d in dts) or _close(_vals(lif[0], "r"), 1.0):
+        return None
+    d = np.concatenate(dts)
+    if not (np.allclose(d, d[0], rtol=1e-5) and _nice(float(d[0]))):
+        return None
+    return _convention("rockpool", f"LIF/LI r = tau*exp(-dt/tau)/dt with dt = {float(d[0]):g} on "
+                       "every neuron node (Rockpool's export)", nodes, dt=float(d[0]))
+
+
+def _convention(w: str, reason: str, nodes, dt: float | None = None) -> Convention:
     types = [type(v).__name__ for v in nodes.values()]
     if w == "snntorch":
-        return Convention(w, reason, dt=SNNTORCH_DT, comparator=">", reset="subtract", delayed_subtract=True,
-                          reset_why="snnTorch Leaky's default reset_mechanism='subtract' (it writes v_reset = 0 for "
-                                    "every reset), one step late as snnTorch applies it")
+        return Convention(w, reason, dt=SNNTORCH_DT, comparator=">", reset="subtract",
+                          delayed_subtract=True,
+                          reset_why="snnTorch Leaky's default reset_mechanism='subtract' (it "
+                                    "writes v_reset = 0 for every reset), one step late as "
+                                    "snnTorch applies it")
     if w == "spikingjelly":
         return Convention(w, reason, dt=dt or SPIKINGJELLY_DT, comparator=">=", reset="to_value",
                           reset_why="SpikingJelly exports only hard-reset neurons (v <- v_reset)")
@@ -198,31 +210,31 @@ def _convention(w: str, reason: str, nodes, version, dt: float | None = None) ->
         if lif:
             nir_dt = NORSE_DT ** 2 if legacy else NORSE_DT
             c.euler_dt = {"LIF": nir_dt, "LI": nir_dt}
-            c.notes.append(f"LIF/LI tau read as {'dt/tau_mem_inv (Norse 1.1.0)' if legacy else '1/tau_mem_inv'}: "
-                           f"per-step leak dt/tau with NIR dt {nir_dt:g}")
+            how = "dt/tau_mem_inv (Norse 1.1.0)" if legacy else "1/tau_mem_inv"
+            c.notes.append(f"LIF/LI tau read as {how}: per-step leak dt/tau at NIR dt {nir_dt:g}")
         return c
     if w == "sinabs":
-        # reset: by subtraction, as the spec of the nir <= 1.0.4 it pins says (the version rule decides)
+        # reset: by subtraction, as the spec of the nir <= 1.0.4 it pins says (version rule)
         c = Convention(w, reason, dt=1.0, dt_free_if=True, exp_leak="steps", comparator=">=")
         if "IF" in types or "LIF" in types:
-            c.notes.append("Sinabs' default spike_fn MultiSpike (floor(v/thr) spikes per step) is not recorded "
-                           "in NIR; run as single spikes (exact for spike_fn=SingleSpike)")
+            c.notes.append("Sinabs' default spike_fn MultiSpike (floor(v/thr) spikes per step) is "
+                           "not recorded in NIR; run as single spikes (exact for SingleSpike)")
         return c
     if w == "rockpool":
         c = Convention(w, reason, dt=dt, exp_leak="dt", comparator=">=", reset="subtract",
                        reset_why="Rockpool's LIFNeuronTorch resets by subtracting the threshold")
         if "LIF" in types:
-            c.notes.append("Rockpool's default spike function emits up to 2**16 spikes per step, which NIR does "
-                           "not record; run as single spikes (exact for max_spikes_per_dt=1)")
+            c.notes.append("Rockpool's default spike function emits up to 2**16 spikes per step, "
+                           "which NIR does not record; run as single spikes (exact for "
+                           "max_spikes_per_dt=1)")
         return c
     raise ValueError(w)
 
 
-def dynamics(conv: Convention, explicit_dt: bool, n: str, t: str, r: np.ndarray, tau: np.ndarray | None,
-             dt: float, where: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """Per-channel (beta, gain, rule) of neuron node ``n`` of type ``t``; ``tau`` is None for IF / I.
-
-    ``explicit_dt``: the dt came from the option, so forward Euler with it (the NIR standard)."""
+def dynamics(conv: Convention, explicit_dt: bool, n: str, t: str, r: np.ndarray,
+             tau: np.ndarray | None, dt: float, where: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-channel (beta, gain, rule) of neuron node ``n`` of type ``t``; ``tau`` is None for
+    IF / I. ``explicit_dt``: dt came from the option, so forward Euler (the NIR standard)."""
     if tau is None:
         if conv.dt_free_if and not explicit_dt:
             return np.ones_like(r), r.copy(), f"{conv.writer}: v += r*I (dt-free)"
@@ -231,8 +243,9 @@ def dynamics(conv: Convention, explicit_dt: bool, n: str, t: str, r: np.ndarray,
         step = 1.0 if conv.exp_leak == "steps" else float(conv.dt)
         beta = np.exp(-step / tau)
         if conv.exp_leak == "steps":  # Sinabs: norm_input scales the input by (1 - beta)
-            return beta, r * (1.0 - beta), f"sinabs: beta = exp(-1/tau), gain (1-beta)*r (tau in steps)"
-        return beta, r * step / (tau * beta), f"rockpool: beta = exp(-dt/tau), gain r*dt/(tau*beta) at dt = {step:g}"
+            return beta, r * (1.0 - beta), "sinabs: beta = exp(-1/tau), gain (1-beta)*r (steps)"
+        return beta, r * step / (tau * beta), (f"rockpool: beta = exp(-dt/tau), gain "
+                                               f"r*dt/(tau*beta) at dt = {step:g}")
     d = dt if explicit_dt else conv.euler_dt.get(t, dt)
     return 1.0 - d / tau, d * r / tau, f"Euler: beta = 1 - dt/tau, gain dt*r/tau at dt = {d:g}"
 
@@ -241,10 +254,11 @@ def snntorch_delayed_subtract(thr: np.ndarray, beta: float, bias: np.ndarray,
                               v_init: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PE parameters that reproduce snnTorch's late, unleaked subtraction exactly.
 
-    snnTorch: ``m[t] = beta m[t-1] + I[t] - thr S[t-1]``, ``S[t] = m[t] > thr``. With ``c = thr (1 -
-    beta) / beta``, the PE membrane ``v = m + c`` (``v_init = m_0 + c``, bias ``+ c (1 - beta)``)
-    and threshold ``thr / beta``: the PE fires when ``m > thr`` and its ``v - thr/beta``, leaked by
-    ``beta`` at the next step, subtracts exactly ``thr`` from ``m``. Returns (threshold, bias, v_init).
+    snnTorch: ``m[t] = beta m[t-1] + I[t] - thr S[t-1]``, ``S[t] = m[t] > thr``. With ``c = thr
+    (1 - beta) / beta``, the PE membrane ``v = m + c`` (``v_init = m_0 + c``, bias ``+ c (1 -
+    beta)``) and threshold ``thr / beta``: the PE fires when ``m > thr`` and its ``v - thr/beta``,
+    leaked by ``beta`` at the next step, subtracts exactly ``thr`` from ``m``. Returns
+    (threshold, bias, v_init).
     """
     if beta >= 1.0:
         return thr, bias, v_init

@@ -13,17 +13,27 @@ layer; a terminal linear node before ``Output`` becomes the output
 integrator; a spiking last layer gets a spike-count readout integrator
 (identity weights), so the AT unit sees cumulative spike counts.
 
-Conventions that differ between exporters (``../shared/notes``):
+Conventions that differ between exporters (docs/exporters.md, :mod:`compiler.exporters`): the
+writer is recognised from the file (``decisions['writer']``: name, evidence, notes) and its
+conventions apply unless an option is given; an explicit option means the NIR standard for that
+aspect.
 
-- reset mode: the ``reset_mode`` argument, else node metadata
-  ``reset_mode``, else a writer version below 1.0.6 (which defined reset by
-  subtraction), else the default (``subtract`` for IF, ``to_value`` for
-  LIF). ``FloatNetwork.decisions['reset']`` records the rule per layer.
-- dt: ``"auto"`` picks the dt with ``r*dt = 1`` (IF, I) and ``dt*r/tau = 1``
-  (LIF, LI) for every node, or fails; a number is used as given.
-- comparator: ``">="`` (default, as conversion references) or ``">"`` (NIR).
-- initial membrane: metadata ``v_init`` (array) or ``v_init_frac`` x
-  threshold, else the ``v_init_frac`` argument, else 0.
+- reset mode: the ``reset_mode`` argument, else node metadata ``reset_mode``, else the writer's
+  convention (snnTorch: subtract, one step late; SpikingJelly, Norse: to ``v_reset``; Rockpool:
+  subtract), else a writer version below 1.0.6 (which defined reset by subtraction; Sinabs),
+  else the NIR standard since 1.0.6: ``to_value`` (``v <- v_reset``) for IF and LIF.
+  ``FloatNetwork.decisions['reset']`` records the rule per layer.
+- dt: a number is used as given (forward Euler for every node); ``"auto"`` takes the writer's dt
+  and discretisation (``decisions['dynamics']``), else the dt with ``r*dt = 1`` (IF, I) or
+  ``dt*r/tau = 1`` (LIF, LI) for every node; a leak factor outside (0, 1] fails naming the
+  node, ``tau``, ``r``, the dt and ``--dt``.
+- comparator: the argument, else the writer's (``>`` for snnTorch and Norse), else ``>=``.
+- initial membrane: metadata ``v_init`` (array) or ``v_init_frac`` x threshold, else the
+  ``v_init_frac`` argument, else 0 (plus snnTorch's reset offset).
+- normalisation (``decisions['normalise']``): leading size-1 (batch) dimensions of the Input
+  are dropped; Conv2d ``input_shape`` may be empty; ``Conv2d -> AvgPool2d/SumPool2d`` and
+  ``Affine/Linear -> Affine/Linear`` chains before a neuron fold into one synapse; ``v_leak``
+  becomes a constant current.
 
 Sliding PSN (docs/hardware.md sec. 11): a ``Threshold`` node behind its
 weighted node with metadata ``neuron_model = "psn"``, ``psn_mode =
@@ -58,9 +68,10 @@ MAX_LAYER_BYTES = 4 << 30
 NEURON_TYPES = ("IF", "LIF", "I", "LI")
 LINEAR_TYPES = ("Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale")
 REJECTED = {
-    "CubaLIF": "current-based LIF (two state variables: what snnTorch Synaptic, Norse LIFCell and Rockpool "
-               "LIFTorch export) is not supported by the PE; use a LIF without synaptic current (snnTorch Leaky, "
-               "Norse LIFBoxCell, Rockpool LIFNeuronTorch); docs/exporters.md",
+    "CubaLIF": "current-based LIF (two state variables: what snnTorch Synaptic, Norse LIFCell "
+               "and Rockpool LIFTorch export) is not supported by the PE; use a LIF without "
+               "synaptic current (snnTorch Leaky, Norse LIFBoxCell, Rockpool LIFNeuronTorch); "
+               "docs/exporters.md",
     "CubaLI": "current-based LI is not supported by the PE (docs/exporters.md)",
     "Delay": "synaptic delays are not supported",
     "Threshold": "a bare threshold node is not supported; use IF",
@@ -275,22 +286,23 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
     conv = recognise(nodes, vt, gmd, batch=dropped > 0)
     explicit_dt = dt is not None and dt != "auto"
     step = _choose_dt(nodes, dt, where, conv)
-    comp_rule = "option" if comparator is not None else (f"{conv.writer} convention" if conv.comparator
-                                                         else "default")
+    writer_rule = f"{conv.writer} convention"
+    comp_rule = ("option" if comparator is not None
+                 else writer_rule if conv.comparator else "default")
     comparator = comparator or conv.comparator or ">="
+    dt_rule = "option" if explicit_dt else writer_rule if conv.dt else "NIR rule (auto)"
 
     values: dict[str, _Map | _Current] = {}
     out_layers: dict[str, str] = {}  # Output node -> its integrator layer
     layers: list[FloatLayer] = []
-    decisions: dict[str, Any] = {"writer_version": version, "dt": step, "comparator": comparator, "reset": [],
-                                 "source": where, "writer": conv.summary(), "comparator_rule": comp_rule,
-                                 "dt_rule": "option" if explicit_dt else (f"{conv.writer} convention" if conv.dt
-                                                                          else "NIR rule (auto)"),
-                                 "dynamics": []}
+    decisions: dict[str, Any] = {"writer_version": version, "dt": step, "comparator": comparator,
+                                 "reset": [], "source": where, "writer": conv.summary(),
+                                 "comparator_rule": comp_rule, "dt_rule": dt_rule, "dynamics": []}
     if dropped:
-        decisions["normalise"] = [f"Input shape {raw_shape}: dropped the leading {dropped} dimension(s) of size 1 "
-                                  f"(batch), using {input_shape}"]
-    imp = _Ctx(conv=conv, explicit_dt=explicit_dt, reset_mode=reset_mode, legacy_subtract=legacy_subtract)
+        decisions["normalise"] = [f"Input shape {raw_shape}: dropped the leading {dropped} "
+                                  f"dimension(s) of size 1 (batch), using {input_shape}"]
+    imp = _Ctx(conv=conv, explicit_dt=explicit_dt, reset_mode=reset_mode,
+               legacy_subtract=legacy_subtract)
     for n in order:
         node = nodes[n]
         t = type(node).__name__
@@ -314,7 +326,8 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
             layers.append(layer)
             values[n] = _Map(source=layer.name, shape=layer.shape)
         elif t in NEURON_TYPES:
-            layer = _neuron_layer(n, node, t, val, step, imp, comparator, v_init_frac, where, decisions)
+            layer = _neuron_layer(n, node, t, val, step, imp, comparator, v_init_frac, where,
+                                  decisions)
             layers.append(layer)
             values[n] = _Map(source=layer.name, shape=layer.shape)
         else:
@@ -348,8 +361,8 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
 
 
 def _choose_dt(nodes, dt, where, conv: Convention | None = None) -> float:
-    """dt from the option, else the writer's (``conv.dt``), else the NIR rule: ``r*dt = 1`` (IF, I) and
-    ``dt*r/tau = 1`` (LIF, LI) for every node, the IF value when both kinds disagree."""
+    """dt from the option, else the writer's (``conv.dt``), else the NIR rule: ``r*dt = 1``
+    (IF, I) and ``dt*r/tau = 1`` (LIF, LI) for every node, the IF value when both exist."""
     if dt is not None and dt != "auto":
         try:
             d = float(dt)
@@ -373,13 +386,13 @@ def _choose_dt(nodes, dt, where, conv: Convention | None = None) -> float:
         vals = np.concatenate([c for _, c in cands])
         if not np.all(np.isfinite(vals)) or np.any(vals <= 0):
             bad = next(n for n, c in cands if not np.all(np.isfinite(c)) or np.any(c <= 0))
-            raise NirImportError(f"{where}: node '{bad}': cannot choose dt automatically (r or tau not positive); "
-                                 "pass --dt")
+            raise NirImportError(f"{where}: node '{bad}': cannot choose dt automatically (r or "
+                                 "tau not positive); pass --dt")
         if not np.allclose(vals, vals[0], rtol=1e-5, atol=0):
             names = ", ".join(f"'{n}'" for n, _ in cands)
             rule = "r*dt = 1" if cands is ifs else "dt*r/tau = 1"
-            raise NirImportError(f"{where}: no single dt gives {rule} for nodes {names}; pass --dt (the "
-                                 "writer's time step in seconds)")
+            raise NirImportError(f"{where}: no single dt gives {rule} for nodes {names}; pass "
+                                 "--dt (the writer's time step in seconds)")
         return float(vals[0])
     return 1.0
 
@@ -396,7 +409,8 @@ def _drop_batch(shape: tuple[int, ...], nodes, inp, edges) -> tuple[tuple[int, .
         elif t in ("Affine", "Linear") and want is None:
             fan_in = int(_arr(c.weight).shape[1]) if _arr(c.weight).ndim == 2 else None
             k = 0
-            while len(shape) - k > 1 and shape[k] == 1 and fan_in is not None and int(np.prod(shape[k:])) == fan_in:
+            while (fan_in is not None and len(shape) - k > 1 and shape[k] == 1
+                   and int(np.prod(shape[k:])) == fan_in):
                 k += 1
             if k:
                 return tuple(shape[k:]), k
@@ -461,14 +475,16 @@ def _fold_note(decisions, text: str) -> None:
 
 def _fold_pool(n, node, t, val: _Current, where, decisions) -> _Current:
     """Pooling of a convolution's current is linear: one convolution with a wider kernel and the
-    product of the strides (``W'[:, :, a*s+u, b*s+v] += f * W[:, :, u, v]``; AvgPool ``f = 1/(kh*kw)``)."""
+    product of the strides, ``W'[:, :, a*s+u, b*s+v] += f * W[:, :, u, v]`` (``f = 1/(kh*kw)``
+    for AvgPool2d, 1 for SumPool2d)."""
     k = _pair(node.kernel_size, "kernel_size", n)
     st = _pair(node.stride, "stride", n)
     p = _pair(node.padding, "padding", n)
     if len(val.shape) != 3 or p != (0, 0) or any(syn.op != "conv2d" for syn in val.synapses):
-        raise NirImportError(f"{where}: node '{n}' ({t}) pools the current of a weighted node without a neuron "
-                             f"in between; atsnn folds that only for Conv2d currents and pooling padding 0 "
-                             f"(got shape {val.shape}, padding {p})")
+        raise NirImportError(f"{where}: node '{n}' ({t}) pools the current of a weighted node "
+                             "without a neuron in between; atsnn folds that only for Conv2d "
+                             f"currents and pooling padding 0 (got shape {val.shape}, padding "
+                             f"{p})")
     f = 1.0 / (k[0] * k[1]) if t == "AvgPool2d" else 1.0
     want = _pool_out(val.shape, k, st, p, n)
     for syn in val.synapses:
@@ -483,30 +499,34 @@ def _fold_pool(n, node, t, val: _Current, where, decisions) -> _Current:
         syn.stride = (s0 * st[0], s1 * st[1])
         got = conv_out_shape(syn.input_shape, w2.shape, syn.stride, syn.padding)
         if got != want:
-            raise NirImportError(f"{where}: node '{n}' ({t}): folding into the convolution gives {got}, "
-                                 f"not the pooled shape {want}")
+            raise NirImportError(f"{where}: node '{n}' ({t}): folding into the convolution gives "
+                                 f"{got}, not the pooled shape {want}")
     val.bias = val.bias * (f * k[0] * k[1])
-    _fold_note(decisions, f"{t} '{n}' folded into the preceding convolution (kernel {tuple(w2.shape[2:])}, stride "
-                          f"{val.synapses[0].stride})")
+    _fold_note(decisions, f"{t} '{n}' folded into the preceding convolution (kernel "
+                          f"{tuple(w2.shape[2:])}, stride {val.synapses[0].stride})")
     return _Current(shape=want, synapses=val.synapses, bias=val.bias)
 
 
 def _fold_dense(n, node, t, val: _Current, where, decisions) -> _Current:
-    """Affine / Linear after Affine / Linear without a neuron: one synapse ``W2 @ W1``, bias ``W2 b1 + b2``."""
+    """Affine / Linear after Affine / Linear without a neuron: one synapse ``W2 @ W1``, bias
+    ``W2 b1 + b2``."""
     w = _check_finite(n, "weight", node.weight)
     if len(val.shape) != 1 or any(syn.op != "dense" for syn in val.synapses):
-        raise NirImportError(f"{where}: node '{n}' ({t}) follows a weighted node of shape {val.shape} without a "
-                             "neuron in between; atsnn folds only dense chains (Affine/Linear -> Affine/Linear), "
-                             "pooling after Conv2d and Scale")
+        raise NirImportError(f"{where}: node '{n}' ({t}) follows a weighted node of shape "
+                             f"{val.shape} without a neuron in between; atsnn folds only dense "
+                             "chains (Affine/Linear -> Affine/Linear), pooling after Conv2d and "
+                             "Scale")
     if w.ndim != 2 or w.shape[1] != val.shape[0]:
-        raise NirImportError(f"{where}: edge into node '{n}' ({t}): source has shape {val.shape} but the weight "
-                             f"expects {w.shape[1] if w.ndim == 2 else w.shape} inputs")
+        raise NirImportError(f"{where}: edge into node '{n}' ({t}): source has shape {val.shape} "
+                             f"but the weight expects {w.shape[1] if w.ndim == 2 else w.shape} "
+                             "inputs")
     for syn in val.synapses:
         syn.weight = w @ syn.weight
     bias = w @ val.bias
     if t == "Affine":
         bias = bias + _check_finite(n, "bias", node.bias).ravel()
-    _fold_note(decisions, f"{t} '{n}' folded into the preceding dense synapse ({w.shape[0]} outputs)")
+    _fold_note(decisions, f"{t} '{n}' folded into the preceding dense synapse "
+                          f"({w.shape[0]} outputs)")
     return _Current(shape=(int(w.shape[0]),), synapses=val.synapses, bias=bias)
 
 
@@ -631,24 +651,28 @@ def _neuron_layer(n, node, t, val, step, imp: _Ctx, comparator, v_init_frac, whe
     if t in ("LIF", "LI"):
         tau = _per_channel(n, "tau", node.tau, shape)
         if np.any(tau <= 0):
-            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau = {tau.min():g} must be positive")
+            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau = {tau.min():g} must "
+                                 "be positive")
         v_leak = _per_channel(n, "v_leak", getattr(node, "v_leak", 0.0), shape)
         beta_c, gain, rule = dynamics(conv, imp.explicit_dt, n, t, r, tau, step, where)
         if not np.allclose(beta_c, beta_c[0]):
-            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau differs between channels ({tau.min():g} "
-                                 f"to {tau.max():g}); the PE has one leak per layer")
+            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau differs between "
+                                 f"channels ({tau.min():g} to {tau.max():g}); the PE has one leak "
+                                 "per layer")
         beta = float(beta_c[0])
         if not (0.0 < beta <= 1.0):
             d = rule.rsplit("dt = ", 1)[-1] if "dt = " in rule else f"{step:g}"
-            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau = {float(tau[0]):g} with r = "
-                                 f"{float(r[0]):g} gives leak factor {beta:g} (needs 0 < beta <= 1) at the assumed "
-                                 f"dt = {d} ({conv.writer} convention, {decisions['dt_rule']}); pass {dt_opt}")
-        # the resting potential v_leak pulls the membrane: a constant current (1 - beta) * v_leak per step
+            raise NirImportError(f"{where}: node '{n}' ({t}): parameter tau = {float(tau[0]):g} "
+                                 f"with r = {float(r[0]):g} gives leak factor {beta:g} (needs 0 < "
+                                 f"beta <= 1) at the assumed dt = {d} (writer {conv.writer}, dt "
+                                 f"from {decisions['dt_rule']}); pass {dt_opt}")
+        # the resting potential v_leak pulls the membrane: a current (1 - beta) * v_leak per step
         bias_extra = (1.0 - beta) * v_leak
     else:
         beta_c, gain, rule = dynamics(conv, imp.explicit_dt, n, t, r, None, step, where)
         beta = 1.0
-    decisions["dynamics"].append({"layer": n, "beta": beta, "gain": float(np.mean(gain)), "rule": rule})
+    decisions["dynamics"].append({"layer": n, "beta": beta, "gain": float(np.mean(gain)),
+                                  "rule": rule})
     for syn in val.synapses:
         if syn.op == "conv_transpose2d":
             syn.weight = syn.weight * gain.reshape(1, -1, 1, 1)
@@ -700,7 +724,8 @@ def _neuron_layer(n, node, t, val, step, imp: _Ctx, comparator, v_init_frac, whe
         vrule = "default 0"
     if delayed and beta < 1.0:  # snnTorch subtracts the threshold one step late, outside the leak
         thr, bias, v_init = snntorch_delayed_subtract(thr, beta, bias, v_init)
-        vrule += "; plus the offset thr*(1-beta)/beta of snnTorch's late reset (threshold thr/beta)"
+        vrule += ("; plus the offset thr*(1-beta)/beta of snnTorch's late reset "
+                  "(threshold thr/beta)")
     decisions.setdefault("v_init", []).append({"layer": n, "rule": vrule})
     comp = md.get("comparator", comparator)
     comp = comp.decode() if isinstance(comp, bytes) else str(comp)

@@ -23,7 +23,7 @@ from hwsim.engine import simulate
 
 FIX = Path(__file__).parent / "fixtures" / "exporters"
 
-#: the issue's targets: fixed-T predictions like the framework's on this fraction of the test images
+#: the issue's targets: fraction of test images the fixed-T program classifies like the framework
 TARGET_8BIT, TARGET_16BIT = 0.97, 0.99
 
 #: fixture -> (writer recognised, reset mode, comparator, leak factor of the first layer,
@@ -94,8 +94,8 @@ def test_compiles_with_default_options_and_agrees(name, digits):
     ref = _reference(name)
     program = compile_model(FIX / f"{name}.nir")
     agree = _agreement(program, ref, x)
-    print(f"{name}: 8-bit weights agree with {ref['framework']} {ref['version']} on {100 * agree:.1f} % "
-          f"(target {100 * TARGET_8BIT:.0f} %)")
+    print(f"{name}: 8-bit weights agree with {ref['framework']} {ref['version']} on "
+          f"{100 * agree:.1f} % (target {100 * TARGET_8BIT:.0f} %)")
     assert agree >= CASES[name][4]
 
 
@@ -105,7 +105,8 @@ def test_agreement_with_16_bit_weights(name, digits):
     ref = _reference(name)
     hw = load_hardware(None).replace(numeric={"weight_bits": 16})
     agree = _agreement(compile_model(FIX / f"{name}.nir", hw=hw, measure=False), ref, x)
-    print(f"{name}: 16-bit weights agree on {100 * agree:.1f} % (target {100 * TARGET_16BIT:.0f} %)")
+    print(f"{name}: 16-bit weights agree on {100 * agree:.1f} % "
+          f"(target {100 * TARGET_16BIT:.0f} %)")
     assert agree >= CASES[name][5]
 
 
@@ -125,7 +126,8 @@ def test_options_override_the_writer_conventions():
     assert lif.reset == "to_value" and lif.comparator == ">="
     assert lif.beta == pytest.approx(1 - 1e-3 / (1e-4 / (1 - 0.9375)))  # Euler with the given dt
     d = net.decisions
-    assert d["reset"][0]["rule"] == "option" and d["comparator_rule"] == "option" and d["dt_rule"] == "option"
+    assert d["reset"][0]["rule"] == "option"
+    assert d["comparator_rule"] == "option" and d["dt_rule"] == "option"
     # an explicit subtract is the PE's plain soft reset: no snnTorch offset
     plain = import_nir(path, reset_mode="subtract").layers[0]
     conv = import_nir(path).layers[0]
@@ -141,7 +143,7 @@ def test_spikingjelly_if_reads_hard_reset_and_dt_from_r():
 
 
 def test_norse_legacy_tau_and_dt_free_iaf():
-    """Norse 1.1.0 writes tau = dt/tau_mem_inv: the leak dt*tau_mem_inv is dt**2/tau (NIR dt 1e-6)."""
+    """Norse 1.1.0 writes tau = dt/tau_mem_inv: its leak dt*tau_mem_inv is dt**2/tau (dt 1e-6)."""
     net = import_nir(FIX / "norse_mlp_lifbox_li.nir")
     assert any("dt/tau_mem_inv" in n for n in net.decisions["writer"]["notes"])
     assert net.layers[0].beta == pytest.approx(0.75) and net.layers[-1].beta == pytest.approx(0.75)
@@ -153,7 +155,8 @@ def test_norse_legacy_tau_and_dt_free_iaf():
 def test_snntorch_avgpool_is_folded_into_the_convolution():
     net = import_nir(FIX / "snntorch_cnn_leaky_avgpool.nir")
     syn = net.layers[0].synapses[0]
-    assert syn.weight.shape[2:] == (4, 4) and syn.stride == (2, 2) and net.layers[0].shape == (8, 4, 4)
+    assert syn.weight.shape[2:] == (4, 4) and syn.stride == (2, 2)
+    assert net.layers[0].shape == (8, 4, 4)
     assert sum("folded" in n for n in net.decisions["normalise"]) == 2
 
 
@@ -164,7 +167,7 @@ def _graph(nodes, edges, version=None):
 
 
 def test_snntorch_late_subtract_matches_its_recurrence():
-    """m[t] = beta m[t-1] + I - thr S[t-1], S = m > thr, against the PE form of the offset/threshold."""
+    """m[t] = beta m[t-1] + I - thr S[t-1], S = m > thr, against the PE form with the offset."""
     rng = np.random.default_rng(0)
     beta, thr = 0.875, np.array([1.0, 0.7, 2.0])
     cur = rng.uniform(-0.2, 1.2, (200, 3))
@@ -188,11 +191,13 @@ def test_affine_chain_and_scale_fold_into_one_synapse():
     rng = np.random.default_rng(1)
     w1, b1 = rng.normal(size=(6, 4)), rng.normal(size=6)
     w2, b2 = rng.normal(size=(3, 6)), rng.normal(size=3)
-    nodes = {"in": nir.Input(input_type={"input": np.array([4])}), "a": nir.Affine(weight=w1, bias=b1),
-             "b": nir.Affine(weight=w2, bias=b2), "s": nir.Scale(scale=np.array([2.0, 1.0, 0.5])),
+    nodes = {"in": nir.Input(input_type={"input": np.array([4])}),
+             "a": nir.Affine(weight=w1, bias=b1), "b": nir.Affine(weight=w2, bias=b2),
+             "s": nir.Scale(scale=np.array([2.0, 1.0, 0.5])),
              "n": nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.zeros(3)),
              "out": nir.Output(output_type={"output": np.array([3])})}
-    net = import_nir(_graph(nodes, [("in", "a"), ("a", "b"), ("b", "s"), ("s", "n"), ("n", "out")]))
+    edges = [("in", "a"), ("a", "b"), ("b", "s"), ("s", "n"), ("n", "out")]
+    net = import_nir(_graph(nodes, edges))
     syn = net.layers[0].synapses[0]
     scale = np.array([2.0, 1.0, 0.5])[:, None]
     np.testing.assert_allclose(syn.weight, scale * (w2 @ w1))
@@ -205,18 +210,23 @@ def test_conv_sumpool_fold_equals_pool_of_conv():
     from hwsim.ops import apply_synapse, synapse_input
     rng = np.random.default_rng(2)
     w, b = rng.normal(size=(2, 3, 3, 3)), rng.normal(size=2)
-    nodes = {"in": nir.Input(input_type={"input": np.array([1, 3, 7, 7])}),  # with a batch dimension
-             "c": nir.Conv2d(input_shape=None, weight=w, stride=1, padding=1, dilation=1, groups=1, bias=b),
-             "p": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-             "n": nir.IF(r=np.ones((2, 3, 3)), v_threshold=np.ones((2, 3, 3)), v_reset=np.zeros((2, 3, 3))),
+    two = np.array([2, 2])
+    nodes = {"in": nir.Input(input_type={"input": np.array([1, 3, 7, 7])}),  # batch dimension
+             "c": nir.Conv2d(input_shape=None, weight=w, stride=1, padding=1, dilation=1, groups=1,
+                             bias=b),
+             "p": nir.SumPool2d(kernel_size=two, stride=two, padding=np.array([0, 0])),
+             "n": nir.IF(r=np.ones((2, 3, 3)), v_threshold=np.ones((2, 3, 3)),
+                         v_reset=np.zeros((2, 3, 3))),
              "out": nir.Output(output_type={"output": np.array([2, 3, 3])})}
     net = import_nir(_graph(nodes, [("in", "c"), ("c", "p"), ("p", "n"), ("n", "out")]))
     assert net.input_shape == (3, 7, 7) and net.layers[0].shape == (2, 3, 3)
     x = rng.uniform(0, 1, (4, 3, 7, 7)).astype(np.float32)
     syn = net.layers[0].synapses[0]
-    folded = apply_synapse(syn, synapse_input(syn, x), syn.weight.astype(np.float32)).reshape(4, 2, 3, 3)
+    folded = apply_synapse(syn, synapse_input(syn, x), syn.weight.astype(np.float32))
+    folded = folded.reshape(4, 2, 3, 3)
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    conv = np.einsum("bchwuv,ocuv->bohw", np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3)), w)
+    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
+    conv = np.einsum("bchwuv,ocuv->bohw", win, w)
     pooled = conv[:, :, :6, :6].reshape(4, 2, 3, 2, 3, 2).sum(axis=(3, 5))
     np.testing.assert_allclose(folded, pooled, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(net.layers[0].bias, 4 * b)
@@ -226,12 +236,12 @@ def test_lif_with_r_one_of_an_unknown_writer_names_dt_and_the_option():
     import nir
     nodes = {"in": nir.Input(input_type={"input": np.array([4])}),
              "fc": nir.Affine(weight=np.ones((3, 4)), bias=np.zeros(3)),
-             "lif": nir.LIF(tau=np.full(3, 0.02), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3),
-                            v_reset=np.zeros(3)),
+             "lif": nir.LIF(tau=np.full(3, 0.02), r=np.ones(3), v_leak=np.zeros(3),
+                            v_threshold=np.ones(3), v_reset=np.zeros(3)),
              "out": nir.Output(output_type={"output": np.array([3])})}
     g = _graph(nodes, [("in", "fc"), ("fc", "lif"), ("lif", "out")])
-    with pytest.raises(NirImportError, match=r"node 'lif' \(LIF\): parameter tau = 0.02 with r = 1 gives leak factor "
-                                             r"0 .* dt = 0.02 .*; pass --dt") as e:
+    msg = r"node 'lif' \(LIF\): parameter tau = 0.02 with r = 1 gives leak factor 0 .* dt = 0.02 "
+    with pytest.raises(NirImportError, match=msg + r".*; pass --dt") as e:
         import_nir(g)
     assert "\n" not in str(e.value)
     assert import_nir(g, dt=1e-3).layers[0].beta == pytest.approx(0.95)
