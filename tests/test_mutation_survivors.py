@@ -512,3 +512,42 @@ def test_a_binary_spike_frame_is_read_as_one_bit_per_input():
 
     assert input_frame_bytes(p) == 2
     assert input_frame_bytes(_two()) == 2  # two 8-bit pixels
+
+
+def test_accumulator_outside_the_float32_exact_range_is_refused():
+    from hwsim.engine import StepCounters
+    from hwsim.ops import EXACT_LIMIT
+
+    layer = NS(neurons=3, mapping=NS(chunk_sizes=[2, 1]))
+    sc = StepCounters(2, layer)
+    z = sc.checked_acc("h")  # no synapse added yet: zeros of (B, neurons)
+    assert z.shape == (2, 3) and z.dtype == np.float32 and not z.any()
+    for edge in (EXACT_LIMIT - 1, -(EXACT_LIMIT - 1)):
+        sc.acc = np.array([[edge, 0, 0], [0, 0, 0]], dtype=np.float32)
+        assert sc.checked_acc("h")[0, 0] == edge
+    for over in (EXACT_LIMIT, -EXACT_LIMIT):
+        sc.acc = np.array([[0, over, 0], [0, 0, 0]], dtype=np.float32)
+        with pytest.raises(SimulationInputError) as e:
+            sc.checked_acc("h")
+        assert str(e.value) == ("layer 'h': accumulator exceeds the exact range; the program violates the "
+                                "accumulator bound (recompile)")
+
+
+def test_three_synapses_add_up_in_the_accumulator_every_timestep():
+    from atsnn.config import load_hardware
+    from atsnn.program import AtParams, InputSpec, Layer, Program, Synapse
+    from compiler.mapping import map_program_layers
+    from hwsim.engine import simulate
+    from hwsim.reference import exp_constants
+
+    hw = load_hardware("atsnn28-small")
+    ws = [np.array([[1, 0], [0, 1]]), np.array([[2, 0], [0, 0]]), np.array([[0, 0], [0, 3]])]
+    o = Layer(name="o", neuron="integrator", shape=(2,), bias=np.zeros(2, int), threshold=0, v_init=np.zeros(2, int),
+              synapses=[Synapse(source="input", op="dense", weight=w, input_shape=(2,), max_input=255) for w in ws])
+    early = map_program_layers([o], "o", hw)
+    m, d = exp_constants(hw, 1.0)
+    p = Program(name="three", hardware=hw, input=InputSpec(shape=(2,), scale=1.0), layers=[o], output="o",
+                early_exit=early, at=AtParams(exp_mult=m, d_clip=d))
+    tr = simulate(p, np.array([[1, 2]]), T=3, already_quantized=True)
+    # a = W1 x + W2 x + W3 x = [1, 2] + [2, 0] + [0, 6] = [3, 8] each timestep; u integrates it
+    assert tr.u[0].tolist() == [[3, 8], [6, 16], [9, 24]]
