@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", parser_class=OneLineParser)
     cfg_sub.required = True
     show = cfg_sub.add_parser("show", help="print a hardware preset and a cost table with sources")
-    show.add_argument("--hw", default=None, help="hardware preset name or TOML file (default atsnn28)")
-    show.add_argument("--costs", default=None, help="cost table preset or TOML file (default sata28-500mhz)")
-    show.add_argument("--dram", default=None, help="DRAM technology of the cost table (default: the table's)")
+    from atsnn.cli_options import cost_options, hardware_options
+    hardware_options(show)
+    cost_options(show)
     show.set_defaults(func=_config_show)
     return parser
 

@@ -7,12 +7,11 @@ import argparse
 
 def add_parser(sub) -> None:
     from atsnn import cli_types as ct
+    from atsnn.cli_options import hardware_options, output_options
     p = sub.add_parser("compile", help="compile a NIR model onto the array (writes a Program directory)")
     p.add_argument("model", help="NIR file (.nir)")
-    p.add_argument("-o", "--out", required=True, help="output Program directory")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing directory that atsnn did not write (never an input)")
-    p.add_argument("--hw", default=None, help="hardware preset or TOML file (default atsnn28)")
+    output_options(p, "output Program directory")
+    hardware_options(p)
     p.add_argument("--reset-mode", choices=["subtract", "to_value"], default=None)
     p.add_argument("--dt", default="auto", help="'auto' or a number (seconds per timestep)")
     p.add_argument("--comparator", choices=[">=", ">"], default=">=")

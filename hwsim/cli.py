@@ -7,6 +7,7 @@ import argparse
 
 def add_parser(sub) -> None:
     from atsnn import cli_types as ct
+    from atsnn.cli_options import cost_options, output_options
     p = sub.add_parser("simulate", help="simulate a compiled Program: accuracy, timesteps, energy, latency, FPS")
     p.add_argument("program", help="compiled Program directory (from 'atsnn compile')")
     p.add_argument("--data", default=None,
@@ -19,12 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--cl-init", type=ct.unit_open_closed, default=0.999, help="ATSN CL_init in (0, 1]")
     p.add_argument("--tau-cl", type=ct.unit_open_closed, default=0.999, help="ATSN tau_CL in (0, 1]")
     p.add_argument("--samples", type=ct.count, default=None, help="use the first N samples")
-    p.add_argument("--costs", default=None, help="cost table preset or TOML (default sata28-500mhz)")
-    p.add_argument("--dram", type=ct.non_empty, default=None, help="DRAM technology of the cost table")
+    cost_options(p)
     p.add_argument("--sweep", action="store_true", help="also sweep theta and the (CL_init, tau_CL) grid")
-    p.add_argument("-o", "--out", required=True, help="run directory for the tables")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing directory that atsnn did not write (never an input)")
+    output_options(p, "run directory for the tables")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--clip", action="store_true",
                    help="clip input values above the program's input range (default: refuse them)")
@@ -43,7 +41,7 @@ def add_parser(sub) -> None:
                    help="input events per timestep (default: measured with --data, else half the input bits of "
                         "every element set)")
     e.add_argument("--T", type=ct.timesteps, nargs="+", default=[4], help="one or more timestep counts")
-    e.add_argument("--costs", default=None)
+    cost_options(e)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=run_estimate)
 

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
+    from atsnn.cli_options import hardware_options, output_options
     p = sub.add_parser("rtl", help="hardware: Verilog export with Verilator lint, Yosys FPGA resource report")
     rs = p.add_subparsers(dest="rtl_command", metavar="ACTION")
     rs.required = True
     e = rs.add_parser("export", help="write Verilog for the RTL blocks (PE, iLIF PE, PSN PE, AT unit) "
                                                 "and lint it with Verilator")
-    e.add_argument("--hw", default=None, help="hardware preset or TOML file")
-    e.add_argument("-o", "--out", required=True, help="output directory")
+    hardware_options(e)
+    output_options(e, "output directory for the Verilog")
     e.add_argument("--no-lint", action="store_true")
-    e.add_argument("--force", action="store_true",
-                   help="replace an existing directory that atsnn did not write (never an input)")
     e.add_argument("--program", default=None, help="compiled Program directory: also write the array top for it")
     e.set_defaults(func=_export)
     y = rs.add_parser("synth", help="Yosys synth_xilinx resource report (PE, iLIF PE, PSN PE, AT unit, array) "
                                              "against an XC7A100T, with the smallest 7-series part each row fits")
-    y.add_argument("--hw", default=None, help="hardware preset or TOML file")
+    hardware_options(y)
     y.add_argument("--program", default=None,
                    help="compiled Program directory: synthesise the array top generated for it, on the program's "
                         "hardware (without it the array row is extrapolated from the blocks)")
-    y.add_argument("-o", "--out", default=None, help="directory for synth.md and synth.csv")
-    y.add_argument("--force", action="store_true",
-                   help="replace an existing directory that atsnn did not write (never an input)")
+    output_options(y, "directory for synth.md and synth.csv", required=False)
     y.set_defaults(func=_synth)
 
 

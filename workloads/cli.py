@@ -4,27 +4,23 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
+    from atsnn.cli_options import hardware_options, output_options
     from atsnn.cli_types import seed as seed_type
     p = sub.add_parser("demo", help="compile, simulate (fixed T, DTSNN, ATSN), report and export Verilog for the "
                                     "built-in digits model")
-    p.add_argument("-o", "--out", default="out/demo", help="output directory (default out/demo)")
-    p.add_argument("--hw", default=None, help="hardware preset or TOML file")
+    output_options(p, "output directory", required=False, default="out/demo")
+    hardware_options(p)
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing directory that atsnn did not write (never an input)")
     p.set_defaults(func=_demo)
     r = sub.add_parser("reports", help="regenerate the committed reports/ folder from scratch")
-    r.add_argument("--out", default="reports", help="reports directory (default reports)")
-    r.add_argument("--force", action="store_true",
-                   help="replace an existing directory that atsnn did not write")
+    output_options(r, "reports directory", required=False, default="reports", short=False)
     r.set_defaults(func=_reports)
     from workloads.topologies import TOPOLOGIES
     t = sub.add_parser("topology", help="write a CIFAR-10 or detection topology (seeded synthetic weights, "
                                         "converted to an SNN) as a NIR file")
     t.add_argument("name", choices=TOPOLOGIES)
-    t.add_argument("-o", "--out", required=True, help="NIR file to write")
+    output_options(t, "NIR file to write", file=True)
     t.add_argument("--seed", type=seed_type, default=0)
-    t.add_argument("--force", action="store_true", help="replace an existing file")
     t.set_defaults(func=_topology)
 
 

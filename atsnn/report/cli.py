@@ -4,11 +4,10 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
+    from atsnn.cli_options import output_options
     p = sub.add_parser("report", help="build summary.md, index.html and figures from a simulation run directory")
     p.add_argument("run_dir", help="directory written by 'atsnn simulate'")
-    p.add_argument("-o", "--out", default=None, help="report directory (default RUN_DIR/report)")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing directory that atsnn did not write (never an input)")
+    output_options(p, "report directory", required=False, default_help="RUN_DIR/report")
     p.add_argument("--layer", default=None, help="layer for the PE utilisation heatmap (default: busiest)")
     p.set_defaults(func=lambda a: _run(a))
 
