@@ -4,18 +4,20 @@ function and store the NIR file plus the framework's own predictions (tests/fixt
 Not part of the package and not run by the tests: it needs the exporters (the ``exporters`` extra
 of pyproject.toml; Sinabs pins ``nir<=1.0.4`` and goes into an environment of its own):
 
-    .venv/bin/python workloads/exporters/make_fixtures.py --only snntorch,spikingjelly,norse,rockpool
-    SINABS_VENV/bin/python workloads/exporters/make_fixtures.py --only sinabs
+    ENV/bin/python workloads/exporters/make_fixtures.py --only \
+        snntorch,spikingjelly,norse,rockpool,refused
+    SINABS_ENV/bin/python workloads/exporters/make_fixtures.py --only sinabs
 
 Every network sees the 8x8 digits (pixel / 16, ``workloads.digits.load_split``) as input current
-on every one of T = 16 steps. The weights come from a small ReLU ANN trained here in plain torch
-(seeded, a few seconds); each framework's network gets those weights and per-layer thresholds chosen
-from the ANN's activations (a scale factor per network is picked on training images so that the
-outputs are not degenerate). Each fixture ``NAME.nir`` has a ``NAME.npz`` with ``pred`` (the
-framework's class per test image: argmax of the output spike count over T, or of the output
-membrane after step T for a leaky-integrator readout, lowest index on ties), ``scores``, ``T``,
-``labels``, ``x_sum`` (checksum of the inputs) and ``framework`` / ``version`` strings. The test
-split has 540 images; ``tests/test_exporters.py`` compiles every file with default options and
+on every one of T = 16 steps. The weights come from a small ReLU ANN trained here in plain
+torch (seeded, a few seconds); each framework's network gets those weights and per-layer
+thresholds chosen from the ANN's activations (a scale factor per network is picked on training
+images so that the outputs are not degenerate). Each fixture ``NAME.nir`` has a ``NAME.npz``
+with ``pred`` (the framework's class per test image: argmax of the output spike count over T,
+or of the output membrane after step T for a leaky-integrator readout, lowest index on ties),
+``scores``, ``T``, ``labels``, ``x_sum`` (checksum of the inputs), ``framework`` / ``version`` /
+``nir_version`` and ``note`` (the network and any export quirk worked around). The test split
+has 540 images; ``tests/test_exporters.py`` compiles every file with default options and
 compares atsnn's fixed-T predictions with ``pred``. See docs/exporters.md.
 """
 
@@ -42,7 +44,8 @@ FRAMEWORKS = ("snntorch", "spikingjelly", "norse", "sinabs", "rockpool", "refuse
 def data():
     from workloads.digits import load_split
     xtr, ytr, xte, yte = load_split()
-    return (torch.tensor(xtr, dtype=torch.float32), torch.tensor(ytr), torch.tensor(xte, dtype=torch.float32),
+    f32 = torch.float32
+    return (torch.tensor(xtr, dtype=f32), torch.tensor(ytr), torch.tensor(xte, dtype=f32),
             torch.tensor(yte))
 
 
@@ -54,14 +57,15 @@ def ann(kind: str) -> nn.Sequential:
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 10))
     c1, c2 = nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 16, 3, padding=1)
     if kind == "cnn_pool_first":
-        return nn.Sequential(c1, nn.AvgPool2d(2), nn.ReLU(), c2, nn.AvgPool2d(2), nn.ReLU(), nn.Flatten(),
-                             nn.Linear(64, 10))
+        return nn.Sequential(c1, nn.AvgPool2d(2), nn.ReLU(), c2, nn.AvgPool2d(2), nn.ReLU(),
+                             nn.Flatten(), nn.Linear(64, 10))
     if kind == "cnn":
-        return nn.Sequential(c1, nn.ReLU(), nn.AvgPool2d(2), c2, nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
-                             nn.Linear(64, 10))
+        return nn.Sequential(c1, nn.ReLU(), nn.AvgPool2d(2), c2, nn.ReLU(), nn.AvgPool2d(2),
+                             nn.Flatten(), nn.Linear(64, 10))
     if kind == "cnn_stride":  # no pooling (Norse exports no pooling node)
         return nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
-                             nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 10))
+                             nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(64, 10))
     raise ValueError(kind)
 
 
@@ -116,7 +120,8 @@ def copy_weights(dst: nn.Module, src: nn.Module, factor: float = 1.0) -> None:
 
 # ----------------------------------------------------------------------------- running and storing
 def stepwise(step, reset):
-    """A ``run(x) -> (B, T, C)`` from a per-step function (state kept by the modules) and a reset."""
+    """A ``run(x) -> (B, T, C)`` from a per-step function (state kept by the modules) and a
+    reset."""
     def run(x):
         reset()
         with torch.no_grad():
@@ -130,14 +135,16 @@ def stepwise(step, reset):
 
 
 def predict(run, x: torch.Tensor, readout: str) -> tuple[np.ndarray, np.ndarray]:
-    """Scores: the output spikes summed over T ("spikes") or the output after step T ("membrane")."""
+    """Scores: the output spikes summed over T ("spikes") or the output after step T
+    ("membrane")."""
     with torch.no_grad():
         o = run(x).double()
     scores = (o.sum(1) if readout == "spikes" else o[:, -1]).numpy()
     return scores.argmax(1), scores
 
 
-def pick_scale(build, x: torch.Tensor, y: torch.Tensor, readout: str, scales=(0.25, 0.5, 1.0, 2.0)) -> float:
+def pick_scale(build, x: torch.Tensor, y: torch.Tensor, readout: str,
+               scales=(0.25, 0.5, 1.0, 2.0)) -> float:
     best, best_acc = None, -1.0
     for s in scales:
         p, _ = predict(build(s), x, readout)
@@ -167,7 +174,7 @@ def store(name: str, graph, run, readout: str, framework: str, note: str) -> Non
             typed.infer_types()
             graph = typed
             note += "; graph.infer_types() before nir.write (nir cannot write None input types)"
-        except Exception:  # Norse's batch dimension and scalar parameters fail nir's type inference
+        except Exception:  # Norse's batch dimension and scalar parameters fail infer_types
             for node in graph.nodes.values():
                 for attr in ("input_type", "output_type"):
                     d = getattr(node, attr, None) or {}
@@ -175,9 +182,10 @@ def store(name: str, graph, run, readout: str, framework: str, note: str) -> Non
                         d[k] = np.array([]) if d[k] is None else d[k]
                 if getattr(node, "input_shape", 0) is None:
                     node.input_shape = np.array([], dtype=np.int64)
-            note += "; None input types and Conv2d input_shape written as empty arrays (nir cannot write None)"
+            note += ("; None input types and Conv2d input_shape written as empty arrays (nir "
+                     "cannot write None)")
         nir.write(path, graph, **kw)
-    except RuntimeError:  # Rockpool 3.1.0's ExpSynTorch export keeps tau as a tensor that requires grad
+    except RuntimeError:  # Rockpool 3.1.0's ExpSynTorch export keeps tau requiring grad
         path.unlink(missing_ok=True)
         for node in graph.nodes.values():
             for k, v in vars(node).items():
@@ -185,20 +193,22 @@ def store(name: str, graph, run, readout: str, framework: str, note: str) -> Non
                     setattr(node, k, v.detach().numpy())
         note += "; parameter tensors detached before nir.write (values unchanged)"
         nir.write(path, graph, **kw)
-    np.savez_compressed(OUT / f"{name}.npz", pred=pred.astype(np.int8), scores=scores.astype(np.float16),
-                        T=np.int64(T), labels=yte.numpy().astype(np.int8), x_sum=np.float64(xte.double().sum()),
+    np.savez_compressed(OUT / f"{name}.npz", pred=pred.astype(np.int8),
+                        scores=scores.astype(np.float16), T=np.int64(T),
+                        labels=yte.numpy().astype(np.int8), x_sum=np.float64(xte.double().sum()),
                         readout=readout, framework=framework, version=md.version(framework),
                         nir_version=md.version("nir"), note=note)
     acc = float((pred == yte.numpy()).mean())
     counts = np.bincount(pred, minlength=10)
-    print(f"  {name}: {framework} {md.version(framework)} accuracy {100 * acc:.1f} % at T = {T}, predicted "
-          f"classes {counts.tolist()}, {path.stat().st_size} B")
+    print(f"  {name}: {framework} {md.version(framework)} accuracy {100 * acc:.1f} % at T = {T}, "
+          f"predicted classes {counts.tolist()}, {path.stat().st_size} B")
     if counts.max() > 0.5 * len(pred):
         raise SystemExit(f"{name}: degenerate predictions {counts.tolist()}")
 
 
 def _ann_layers(kind: str):
-    """(trained ANN, its weighted layers, lambda per neuron layer, training subset) for threshold scaling."""
+    """(trained ANN, its weighted layers, lambda per neuron layer, training subset) for the
+    threshold scale."""
     xtr, ytr, _, _ = data()
     net = trained(kind)
     lam = activation_scales(net, xtr[:500])
@@ -209,8 +219,11 @@ def _spiking_copy(layers, lam):
     """Weighted layers of the SNN: ANN weights times the previous layer's lambda (unit spikes)."""
     out = []
     for i, m in enumerate(layers):
-        c = nn.Linear(m.in_features, m.out_features) if isinstance(m, nn.Linear) else \
-            nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding)
+        if isinstance(m, nn.Linear):
+            c = nn.Linear(m.in_features, m.out_features)
+        else:
+            c = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride,
+                          padding=m.padding)
         copy_weights(c, m, 1.0)
         if i > 0:
             with torch.no_grad():
@@ -227,10 +240,11 @@ def make_snntorch() -> None:
     beta = 0.9375  # 1 - 2**-4: a leak the PE's shift represents exactly
 
     def leaky(shape, thr, output=False):
-        return snn.Leaky(beta=torch.full(shape, beta), threshold=torch.full(shape, float(thr)), init_hidden=True,
-                         output=output)
+        return snn.Leaky(beta=torch.full(shape, beta), threshold=torch.full(shape, float(thr)),
+                         init_hidden=True, output=output)
 
-    for kind, name in (("mlp", "snntorch_mlp_leaky"), ("cnn_pool_first", "snntorch_cnn_leaky_avgpool")):
+    for kind, name in (("mlp", "snntorch_mlp_leaky"),
+                       ("cnn_pool_first", "snntorch_cnn_leaky_avgpool")):
         ann_net, layers, lam, xs, ys = _ann_layers(kind)
         shapes = [(48,), (10,)] if kind == "mlp" else [(8, 4, 4), (16, 2, 2), (10,)]
 
@@ -241,8 +255,8 @@ def make_snntorch() -> None:
             if kind == "mlp":
                 mods = [nn.Flatten(), w[0], neurons[0], w[1], neurons[1]]
             else:
-                mods = [w[0], nn.AvgPool2d(2), neurons[0], w[1], nn.AvgPool2d(2), neurons[1], nn.Flatten(), w[2],
-                        neurons[2]]
+                mods = [w[0], nn.AvgPool2d(2), neurons[0], w[1], nn.AvgPool2d(2), neurons[1],
+                        nn.Flatten(), w[2], neurons[2]]
             net = nn.Sequential(*mods)
             return stepwise(net, lambda: utils.reset(net)), net
 
@@ -251,7 +265,8 @@ def make_snntorch() -> None:
         sample = torch.zeros((1, 64) if kind == "mlp" else (1, 1, 8, 8))
         graph = export_to_nir(net, sample, ignore_dims=[0])
         store(name, graph, run, "spikes", "snntorch",
-              f"snn.Leaky(beta={beta}, reset_mechanism='subtract' (default), init_hidden=True); threshold scale {s}")
+              f"snn.Leaky(beta={beta}, reset_mechanism='subtract' (default), init_hidden=True); "
+              f"threshold scale {s}")
 
 
 # ----------------------------------------------------------------------------- SpikingJelly
@@ -259,7 +274,8 @@ def make_spikingjelly() -> None:
     from spikingjelly.activation_based import functional, neuron
     from spikingjelly.activation_based.nir_exchange import export_to_nir
 
-    for kind, name, model in (("mlp", "spikingjelly_mlp_if", "if"), ("cnn", "spikingjelly_cnn_lif", "lif")):
+    for kind, name, model in (("mlp", "spikingjelly_mlp_if", "if"),
+                              ("cnn", "spikingjelly_cnn_lif", "lif")):
         ann_net, layers, lam, xs, ys = _ann_layers(kind)
 
         def build(s, layers=layers, lam=lam, kind=kind, model=model):
@@ -270,8 +286,8 @@ def make_spikingjelly() -> None:
             if kind == "mlp":
                 mods = [nn.Flatten(), w[0], cell(lam[0]), w[1], cell(lam[1])]
             else:
-                mods = [w[0], cell(lam[0]), nn.AvgPool2d(2), w[1], cell(lam[1]), nn.AvgPool2d(2), nn.Flatten(),
-                        w[2], cell(lam[2])]
+                mods = [w[0], cell(lam[0]), nn.AvgPool2d(2), w[1], cell(lam[1]), nn.AvgPool2d(2),
+                        nn.Flatten(), w[2], cell(lam[2])]
             net = nn.Sequential(*mods)
             return stepwise(net, lambda: functional.reset_net(net)), net
 
@@ -282,7 +298,8 @@ def make_spikingjelly() -> None:
         graph = export_to_nir(net, sample, dt=1e-4)
         functional.reset_net(net)
         note = ("IFNode(v_reset=0.0) (default hard reset)" if model == "if" else
-                "LIFNode(tau=2.0, decay_input=True, v_reset=0.0) (defaults)") + f"; export dt=1e-4; threshold scale {s}"
+                "LIFNode(tau=2.0, decay_input=True, v_reset=0.0) (defaults)")
+        note += f"; export dt=1e-4; threshold scale {s}"
         store(name, graph, run, "spikes", "spikingjelly", note)
 
 
@@ -300,16 +317,18 @@ def make_norse() -> None:
         def build(s, layers=layers, lam=lam, kind=kind):
             w = _spiking_copy(layers, lam)
             if kind == "mlp":
-                cells = [snn.LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.tensor(inv), v_th=torch.tensor(s * lam[0])))]
+                p = LIFBoxParameters(tau_mem_inv=torch.tensor(inv), v_th=torch.tensor(s * lam[0]))
+                cells = [snn.LIFBoxCell(p)]
             else:
                 cells = [snn.IAFCell(IAFParameters(v_th=torch.tensor(s * l))) for l in lam[:2]]
-            if kind != "mlp":  # a 2x2 convolution as the dense head: Norse exports no Flatten (docstring)
+            if kind != "mlp":  # a 2x2 convolution as the dense head (see _NorseNet)
                 head = nn.Conv2d(16, 10, 2)
                 with torch.no_grad():
                     head.weight.copy_(w[2].weight.reshape(10, 16, 2, 2))
                     head.bias.copy_(w[2].bias)
                 w[2] = head
-            net = _NorseNet(w, cells, snn.LIBoxCell(LIBoxParameters(tau_mem_inv=torch.tensor(inv))))
+            readout = snn.LIBoxCell(LIBoxParameters(tau_mem_inv=torch.tensor(inv)))
+            net = _NorseNet(w, cells, readout)
             state = {"s": None}
 
             def step(x):
@@ -321,8 +340,8 @@ def make_norse() -> None:
         s = pick_scale(lambda s: build(s)[0], xs, ys, "membrane", scales=(0.25, 0.5, 1.0))
         run, net = build(s)
         graph = snn.to_nir(net, torch.zeros((1, 64) if kind == "mlp" else (1, 1, 8, 8)))
-        note = (("LIFBoxCell" if kind == "mlp" else "IAFCell") + f"(tau_mem_inv={inv}) -> LIBoxCell readout; "
-                f"to_nir dt=1e-3 (default); threshold scale {s}")
+        note = (("LIFBoxCell" if kind == "mlp" else "IAFCell") + f"(tau_mem_inv={inv}) -> "
+                f"LIBoxCell readout; to_nir dt=1e-3 (default); threshold scale {s}")
         store(name, graph, run, "membrane", "norse", note)
 
 
@@ -368,7 +387,8 @@ def make_sinabs() -> None:
 
             def make(b):
                 if kind == "mlp":
-                    return nn.Sequential(nn.Flatten(), w[0], cell(lam[0], b), w[1], cell(lam[1], b))
+                    return nn.Sequential(nn.Flatten(), w[0], cell(lam[0], b), w[1],
+                                         cell(lam[1], b))
                 return nn.Sequential(w[0], cell(lam[0], b), sl.SumPool2d(2), w[1], cell(lam[1], b),
                                      sl.SumPool2d(2), nn.Flatten(), w[2], cell(lam[2], b))
 
@@ -393,7 +413,8 @@ def make_sinabs() -> None:
             copy_weights(m, src)
         graph = to_nir(net1, torch.zeros((1, 64) if kind == "mlp" else (1, 1, 8, 8)))
         store(name, graph, run, "spikes", "sinabs",
-              f"IAFSqueeze(spike_fn=SingleSpike, reset_fn=MembraneSubtract (default)); threshold scale {s}")
+              f"IAFSqueeze(spike_fn=SingleSpike, reset_fn=MembraneSubtract (default)); "
+              f"threshold scale {s}")
 
 
 def _rebatch(net: nn.Sequential, b: int) -> nn.Sequential:
@@ -439,11 +460,12 @@ def make_rockpool() -> None:
     run, net = build(s)
     graph = to_nir(net, torch.zeros((1, T, 64)))
     store("rockpool_mlp_lif_expsyn", graph, run, "membrane", "rockpool",
-          f"LIFNeuronTorch(tau_mem={tau:.6g}, dt={dt}, max_spikes_per_dt=1) -> ExpSynTorch readout; "
+          f"LIFNeuronTorch(tau_mem={tau:.6g}, dt={dt}, max_spikes_per_dt=1) -> ExpSynTorch "
+          "readout; "
           f"threshold scale {s}")
 
 
-# ----------------------------------------------------------------------------- default neurons atsnn refuses
+# ----------------------------------------------------------------------------- refused neurons
 def make_refused() -> None:
     """The current-based default neurons of Norse (LIFCell) and Rockpool (LIFTorch) and snnTorch's
     Synaptic export CubaLIF; tiny random MLPs, NIR only (the tests expect a one-line refusal)."""
@@ -453,17 +475,19 @@ def make_refused() -> None:
     graphs = {}
     import norse.torch as nsnn
     graphs["norse_mlp_lifcell_cubalif"] = nsnn.to_nir(
-        nsnn.SequentialState(nn.Linear(64, 16), nsnn.LIFCell(), nn.Linear(16, 10)), torch.zeros(1, 64))
+        nsnn.SequentialState(nn.Linear(64, 16), nsnn.LIFCell(), nn.Linear(16, 10)),
+        torch.zeros(1, 64))
     from rockpool.nn.combinators import Sequential
     from rockpool.nn.modules import LIFTorch, LinearTorch
     from rockpool.nn.modules.torch.nir import to_nir
-    graphs["rockpool_mlp_liftorch_cubalif"] = to_nir(Sequential(LinearTorch((64, 16)), LIFTorch(16),
-                                                                LinearTorch((16, 10))), torch.zeros(1, T, 64))
+    rp = Sequential(LinearTorch((64, 16)), LIFTorch(16), LinearTorch((16, 10)))
+    graphs["rockpool_mlp_liftorch_cubalif"] = to_nir(rp, torch.zeros(1, T, 64))
     import snntorch as snn
     from snntorch.export_nir import export_to_nir
     graphs["snntorch_mlp_synaptic_cubalif"] = export_to_nir(
-        nn.Sequential(nn.Linear(64, 16), snn.Synaptic(alpha=torch.full((16,), 0.5), beta=torch.full((16,), 0.9),
-                                                      threshold=torch.ones(16), init_hidden=True),
+        nn.Sequential(nn.Linear(64, 16),
+                      snn.Synaptic(alpha=torch.full((16,), 0.5), beta=torch.full((16,), 0.9),
+                                   threshold=torch.ones(16), init_hidden=True),
                       nn.Linear(16, 10)), torch.zeros(1, 64), ignore_dims=[0])
     for name, g in graphs.items():
         path = OUT / f"{name}.nir"
@@ -473,7 +497,8 @@ def make_refused() -> None:
                 if isinstance(v, torch.Tensor):
                     setattr(node, k, v.detach().numpy())
         nir.write(path, g, compression=None)
-        print(f"  {name}: {sorted({type(v).__name__ for v in g.nodes.values()})}, {path.stat().st_size} B")
+        kinds = sorted({type(v).__name__ for v in g.nodes.values()})
+        print(f"  {name}: {kinds}, {path.stat().st_size} B")
 
 
 def main(argv=None) -> int:
