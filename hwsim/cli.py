@@ -94,8 +94,10 @@ def run_estimate(args) -> int:
     if ev is None:
         ev = int(np.prod(program.input.shape)) * program.input.bits / 2
     rows = []
+    from atsnn.costs import load_costs
+    costs = load_costs(args.costs, dram=args.dram)
     for T in args.T:
-        a = estimate(program, rates, T, input_events_per_timestep=ev, costs=args.costs)
+        a = estimate(program, rates, T, input_events_per_timestep=ev, costs=costs)
         rows.append(dict(T=T, cycles_per_inference=a.cycles_per_inference, rates_source=source or "given",
                          rates=rates, input_events_per_timestep=ev, sampled_statistics=a.sampled,
                          energy_per_inference_uj=a.energy_per_inference_pj * 1e-6,
