@@ -299,8 +299,9 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
                                  "reset": [], "source": where, "writer": conv.summary(),
                                  "comparator_rule": comp_rule, "dt_rule": dt_rule, "dynamics": []}
     if dropped:
+        what = "batch" if all(x == 1 for x in raw_shape[:dropped]) else "batch and time"
         decisions["normalise"] = [f"Input shape {raw_shape}: dropped the leading {dropped} "
-                                  f"dimension(s) of size 1 (batch), using {input_shape}"]
+                                  f"dimension(s) ({what}), using {input_shape}"]
     imp = _Ctx(conv=conv, explicit_dt=explicit_dt, reset_mode=reset_mode,
                legacy_subtract=legacy_subtract)
     for n in order:
