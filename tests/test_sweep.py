@@ -293,6 +293,21 @@ def test_plan_shares_jobs_and_keys_follow_content(spec_file, tmp_path):
     assert not changed_keys & {p.key for p in plan.points}
 
 
+def test_topology_is_built_once_for_all_its_compiles(tmp_path):
+    from atsnn.sweep.plan import plan_from_file
+    spec = tmp_path / "t.toml"
+    spec.write_text('name = "t"\n[[models]]\nsource = "vgg16"\nmode = "analytic"\n'
+                    'data = "synthetic"\n[[models]]\nsource = "vgg16"\nname = "vgg16_seed1"\n'
+                    'seed = 1\nmode = "analytic"\ndata = "synthetic"\n[[hardware.variants]]\n'
+                    '[[hardware.variants]]\nset = { "array.rows" = 8 }\n')
+    plan = plan_from_file(spec)
+    assert len(plan.topologies) == 2 and len(plan.compiles) == 4
+    for tk, job in plan.topologies.items():
+        assert [c.hardware.label for c in plan.compiles.values() if c.topology_key == tk] == \
+            ["base", "array.rows=8"]
+    assert {(j.name, j.seed) for j in plan.topologies.values()} == {("vgg16", 0), ("vgg16", 1)}
+
+
 def test_hardware_grid_is_crossed_with_variants(tmp_path):
     from atsnn.sweep.plan import plan_from_file
     spec = tmp_path / "g.toml"
@@ -314,7 +329,7 @@ def test_embedded_cluster_table(reference, capsys):
     assert result.points == TOTAL_POINTS and result.computed == TOTAL_POINTS
     assert result.reused == 0 and result.not_stored == 0 and result.workers == 2
     assert "LocalCluster (2 worker" in result.cluster
-    assert result.jobs == {"compiles": 4, "rates": 2, "units": 16}
+    assert result.jobs == {"topologies": 0, "compiles": 4, "rates": 2, "units": 16}
     table = pd.read_csv(out / "points.csv")
     assert len(table) == TOTAL_POINTS and _points(out) == TOTAL_POINTS
     bad = table[table["model"] == "cubalif"]

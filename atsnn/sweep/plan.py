@@ -4,6 +4,7 @@ A *point* is one row of the result table: a model, a hardware variant, a cost ta
 DRAM model, a T and an exit policy with its parameters. Jobs are shared between points so no
 work is repeated:
 
+- one :class:`TopologyJob` per (topology, seed) model source: its NIR file, built once;
 - one :class:`CompileJob` per (model, hardware): the compiled Program;
 - exact mode: one :class:`UnitJob` per (program, data, T, cost table, DRAM) runs the cycle
   simulation once and evaluates every policy point of it from that one trace (the simulator
@@ -179,11 +180,21 @@ class Point:
 
 
 @dataclass
+class TopologyJob:
+    """A topology source (``atsnn topology NAME --seed SEED``), built once for its compiles."""
+
+    key: str
+    name: str
+    seed: int
+
+
+@dataclass
 class CompileJob:
     key: str
     model: ModelRef
     hardware: HardwareRef
     code: str  # code_fingerprint() of the planning process; a worker must run the same code
+    topology_key: str | None = None  # the TopologyJob that provides the NIR file
 
 
 @dataclass
@@ -217,6 +228,7 @@ class Plan:
     name: str
     description: str
     points: list[Point]
+    topologies: dict[str, TopologyJob]
     compiles: dict[str, CompileJob]
     rates: dict[str, RatesJob]
     units: dict[str, UnitJob]
@@ -236,8 +248,11 @@ class Plan:
                 units[u.key].points.append(p)
         compiles = {u.compile_key: self.compiles[u.compile_key] for u in units.values()}
         rates = {u.rates_key: self.rates[u.rates_key] for u in units.values() if u.rates_key}
+        topologies = {c.topology_key: self.topologies[c.topology_key] for c in compiles.values()
+                      if c.topology_key}
         return Plan(spec_path=self.spec_path, name=self.name, description=self.description,
-                    points=[p for p in self.points if p.key in keys], compiles=compiles,
+                    points=[p for p in self.points if p.key in keys], topologies=topologies,
+                    compiles=compiles,
                     rates=rates, units=units, hw_columns=self.hw_columns,
                     input_paths=self.input_paths, code=self.code)
 
@@ -418,6 +433,7 @@ def build_plan(spec: SweepSpec, spec_path: str | Path) -> Plan:
                                input_max=m.input_max, measure_T=m.measure_T, rate=m.rate,
                                timesteps=tuple(m.T or spec.axes.T)))
     code = code_fingerprint()
+    topologies: dict[str, TopologyJob] = {}
     compiles: dict[str, CompileJob] = {}
     rates: dict[str, RatesJob] = {}
     units: dict[str, UnitJob] = {}
@@ -426,7 +442,12 @@ def build_plan(spec: SweepSpec, spec_path: str | Path) -> Plan:
         for h in hardware:
             ck = digest({"format": KEY_FORMAT, "atsnn": __version__, "model": m.identity(),
                          "hardware": h.hw})
-            compiles.setdefault(ck, CompileJob(key=ck, model=m, hardware=h, code=code))
+            tk = None
+            if m.kind == "topology":
+                tk = digest({"atsnn": __version__, "topology": m.topology, "seed": m.seed})
+                topologies.setdefault(tk, TopologyJob(key=tk, name=m.topology, seed=m.seed))
+            compiles.setdefault(ck, CompileJob(key=ck, model=m, hardware=h, code=code,
+                                               topology_key=tk))
             rk = None
             if m.mode == "analytic":
                 data_id = None if m.rate is not None else m.data.identity()
@@ -451,8 +472,8 @@ def build_plan(spec: SweepSpec, spec_path: str | Path) -> Plan:
                         unit.points.append(point)
                         points.append(point)
     return Plan(spec_path=src, name=spec.name, description=spec.description, points=points,
-                compiles=compiles, rates=rates, units=units, hw_columns=hw_columns,
-                input_paths=inputs, code=code)
+                topologies=topologies, compiles=compiles, rates=rates, units=units,
+                hw_columns=hw_columns, input_paths=inputs, code=code)
 
 
 def _hw_value(hw: dict[str, Any], path: str) -> Any:
@@ -482,5 +503,5 @@ def plan_from_file(spec_path: str | Path) -> Plan:
     return build_plan(load_spec(spec_path), spec_path)
 
 
-__all__ = ["CompileJob", "CostRef", "DataRef", "HardwareRef", "ModelRef", "Plan",
+__all__ = ["CompileJob", "TopologyJob", "CostRef", "DataRef", "HardwareRef", "ModelRef", "Plan",
            "Point", "RatesJob", "UnitJob", "build_plan", "digest", "plan_from_file"]

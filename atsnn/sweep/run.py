@@ -216,7 +216,9 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, scheduler: str | None =
 
     Raises :class:`atsnn.sweep.spec.SpecError` (bad spec), :class:`atsnn.files.OutputPathError`
     (``out`` not usable) or :class:`SchedulerError` before computing anything. ``log`` receives
-    progress lines (None: silent). ``workers`` applies to the embedded cluster only."""
+    progress lines (None: silent). ``workers`` applies to the embedded cluster only; its
+    worker processes are spawned, so a script calling this needs the
+    ``if __name__ == "__main__":`` guard."""
     t_start = time.perf_counter()
     say = log or (lambda _line: None)
     plan = plan_from_file(spec_path)
@@ -242,10 +244,12 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, scheduler: str | None =
         missing = {p.key for p in plan.points if p.key not in figures}
         reused = len(spec_keys) - len(missing)
         sub = plan.subset(missing)
-        jobs = {"compiles": len(sub.compiles), "rates": len(sub.rates), "units": len(sub.units)}
+        jobs = {"topologies": len(sub.topologies), "compiles": len(sub.compiles),
+                "rates": len(sub.rates), "units": len(sub.units)}
         say(f"sweep {plan.name}: {len(plan.points)} points, {reused} stored, {len(missing)} to "
-            f"compute ({jobs['compiles']} compiles, {jobs['rates']} rate runs, {jobs['units']} "
-            f"simulations/estimates){'; new store ' + str(out) if created else ''}")
+            f"compute ({jobs['topologies']} topology builds, {jobs['compiles']} compiles, "
+            f"{jobs['rates']} rate runs, {jobs['units']} simulations/estimates)"
+            f"{'; new store ' + str(out) if created else ''}")
         computed = not_stored = 0
         cluster_desc = "none (nothing to compute)"
         cluster_start_s = compute_wall_s = task_s = 0.0
@@ -286,7 +290,10 @@ def _compute(client, plan: Plan, sub: Plan, store, figures: dict, say, *, total:
     from atsnn.sweep import tasks as T
     computed = not_stored = 0
     with get_task_stream(client) as stream:
+        topo = {tk: client.submit(T.topology_task, job.name, job.seed, key=f"topology-{tk}",
+                                  retries=RETRIES) for tk, job in sub.topologies.items()}
         comp = {ck: client.submit(T.compile_task, job.model, job.hardware.hw, job.code,
+                                  topo[job.topology_key] if job.topology_key else None,
                                   key=f"compile-{ck}", retries=RETRIES)
                 for ck, job in sub.compiles.items()}
         rates = {rk: client.submit(T.rates_task, comp[job.compile_key], job.model,
@@ -301,7 +308,7 @@ def _compute(client, plan: Plan, sub: Plan, store, figures: dict, say, *, total:
                 f = client.submit(T.analytic_unit_task, comp[u.compile_key], rates[u.rates_key],
                                   u.T, u.cost, u.points, key=f"unit-{uk}", retries=RETRIES)
             units[f.key] = (f, u)
-        del comp, rates  # the units hold what they need; programs are freed as units finish
+        del topo, comp, rates  # the units hold what they need; freed as units finish
         futures = [f for f, _ in units.values()]
         for fut in as_completed(futures, loop=client.loop):
             _, u = units.pop(fut.key)

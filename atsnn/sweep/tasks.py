@@ -14,7 +14,6 @@ The computations are exactly those of ``atsnn compile`` + ``atsnn simulate`` (ex
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import tempfile
@@ -91,27 +90,22 @@ def _check_file(path: str, sha256: str, what: str) -> None:
         raise InputChangedError(f"{what} '{path}' changed since the sweep was planned")
 
 
-_TOPOLOGY_DIR: tempfile.TemporaryDirectory | None = None
-
-
-@functools.lru_cache(maxsize=8)
-def topology_nir(name: str, seed: int) -> Path:
-    """NIR file of ``atsnn topology NAME --seed SEED``, built once per worker process (into a
-    temporary directory removed when the process exits) and shared by its compile jobs."""
-    global _TOPOLOGY_DIR
+def topology_task(name: str, seed: int) -> bytes:
+    """The NIR file ``atsnn topology NAME --seed SEED`` writes, as bytes (built once per sweep
+    and handed to every compile of that topology)."""
     from compiler.nir_export import export_nir
     from workloads.topologies import build
-    if _TOPOLOGY_DIR is None:
-        _TOPOLOGY_DIR = tempfile.TemporaryDirectory(prefix="atsnn-sweep-")
-    path = Path(_TOPOLOGY_DIR.name) / f"{name}-seed{seed}" / f"{name}.nir"
-    path.parent.mkdir()
-    export_nir(build(name, seed=seed), path)
-    return path
+    with tempfile.TemporaryDirectory(prefix="atsnn-sweep-") as tmp:
+        path = Path(tmp) / f"{name}.nir"
+        export_nir(build(name, seed=seed), path)
+        return path.read_bytes()
 
 
-def compile_task(model: ModelRef, hw_dict: dict[str, Any], code: str) -> Compiled:
+def compile_task(model: ModelRef, hw_dict: dict[str, Any], code: str,
+                 nir_bytes: bytes | None = None) -> Compiled:
     """Compile ``model`` for the hardware ``hw_dict`` as ``atsnn compile MODEL --hw ...`` does
-    (default options, ``input_max`` from the spec), including its all-zero-weights check.
+    (default options, ``input_max`` from the spec), including its all-zero-weights check; a
+    topology model compiles ``nir_bytes`` (from :func:`topology_task`).
     :class:`InputChangedError` unless this worker's code fingerprint is ``code``."""
     t0 = time.perf_counter()
     from atsnn.sweep.plan import worker_code_fingerprint
@@ -127,8 +121,10 @@ def compile_task(model: ModelRef, hw_dict: dict[str, Any], code: str) -> Compile
             _check_file(model.path, model.sha256, "model file")
             program = compile_model(model.path, hw=hw, input_max=model.input_max)
         else:
-            program = compile_model(topology_nir(model.topology, model.seed), hw=hw,
-                                    input_max=model.input_max)
+            with tempfile.TemporaryDirectory(prefix="atsnn-sweep-") as tmp:
+                path = Path(tmp) / f"{model.topology}.nir"
+                path.write_bytes(nir_bytes)
+                program = compile_model(path, hw=hw, input_max=model.input_max)
         for layer in program.layers:  # as compiler/cli.py: a layer whose weights all quantize to 0
             if layer.synapses and all(not s.weight.any() for s in layer.synapses):
                 raise QuantizationError(f"layer '{layer.name}': every weight quantized to 0 "
