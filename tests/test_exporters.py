@@ -38,6 +38,7 @@ CASES = {
     "norse_cnn_iaf_li": ("norse", "to_value", ">", 1.0, 0.98, 0.985),
     "sinabs_mlp_iaf": ("sinabs", "subtract", ">=", 1.0, 0.99, 0.995),
     "sinabs_cnn_iaf_sumpool": ("sinabs", "subtract", ">=", 1.0, 0.98, 0.99),
+    "sinabs_mlp_lif": ("sinabs", "subtract", ">=", 0.75, 0.99, 0.99),
     "rockpool_mlp_lif_expsyn": ("rockpool", "subtract", ">=", 0.75, 0.98, 0.99),
 }
 PRESENT = [n for n in CASES if (FIX / f"{n}.nir").exists()]
@@ -61,7 +62,7 @@ def _agreement(program, ref, x) -> float:
 
 def test_fixtures_are_present_and_small():
     assert len(PRESENT) == len(CASES), sorted(set(CASES) - set(PRESENT))
-    assert sum(p.stat().st_size for p in FIX.iterdir()) < 600_000
+    assert sum(p.stat().st_size for p in FIX.iterdir()) < 650_000
 
 
 @pytest.mark.parametrize("name", PRESENT)

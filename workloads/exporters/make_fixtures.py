@@ -70,6 +70,11 @@ def ann(kind: str) -> nn.Sequential:
 
 
 _ANN_CACHE: dict[str, nn.Sequential] = {}
+WANTED: set[str] = set()  # --fixtures: only these (empty: all)
+
+
+def wanted(name: str) -> bool:
+    return not WANTED or name in WANTED
 
 
 def trained(kind: str) -> nn.Sequential:
@@ -371,13 +376,21 @@ def make_sinabs() -> None:
     from sinabs.activation import SingleSpike
     from sinabs.nir import to_nir
 
-    for kind, name in (("mlp", "sinabs_mlp_iaf"), ("cnn", "sinabs_cnn_iaf_sumpool")):
+    tau = float(-1.0 / np.log(0.75))  # LIF: exp(-1/tau) = 1 - 2**-2
+    for kind, name, model in (("mlp", "sinabs_mlp_iaf", "iaf"),
+                              ("cnn", "sinabs_cnn_iaf_sumpool", "iaf"),
+                              ("mlp", "sinabs_mlp_lif", "lif")):
+        if not wanted(name):
+            continue
         ann_net, layers, lam, xs, ys = _ann_layers(kind)
 
-        def build(s, layers=layers, lam=lam, kind=kind, batch=None):
+        def build(s, layers=layers, lam=lam, kind=kind, model=model):
             w = _spiking_copy(layers, lam)
 
-            def cell(l, b):  # IAF with single spikes (the default MultiSpike has no NIR form)
+            def cell(l, b):  # single spikes (the default MultiSpike has no NIR form)
+                if model == "lif":  # norm_input=True (default): v = a v + (1 - a) I
+                    return sl.LIFSqueeze(tau_mem=tau, spike_threshold=s * l, spike_fn=SingleSpike,
+                                         batch_size=b)
                 return sl.IAFSqueeze(spike_threshold=s * l, spike_fn=SingleSpike, batch_size=b)
 
             if kind != "mlp":
@@ -412,8 +425,10 @@ def make_sinabs() -> None:
         for m, src in zip(weighted(net1), weighted(next(iter(cache.values())) if cache else net1)):
             copy_weights(m, src)
         graph = to_nir(net1, torch.zeros((1, 64) if kind == "mlp" else (1, 1, 8, 8)))
+        what = (f"LIFSqueeze(tau_mem={tau:.6g}, norm_input=True (default), " if model == "lif"
+                else "IAFSqueeze(")
         store(name, graph, run, "spikes", "sinabs",
-              f"IAFSqueeze(spike_fn=SingleSpike, reset_fn=MembraneSubtract (default)); "
+              f"{what}spike_fn=SingleSpike, reset_fn=MembraneSubtract (default)); "
               f"threshold scale {s}")
 
 
@@ -504,7 +519,10 @@ def make_refused() -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", default=",".join(FRAMEWORKS), help="comma-separated frameworks")
+    ap.add_argument("--fixtures", default=None, help="comma-separated fixture names (default all)")
     a = ap.parse_args(argv)
+    if a.fixtures:
+        WANTED.update(a.fixtures.split(","))
     for fw in a.only.split(","):
         print(f"{fw}:")
         globals()[f"make_{fw}"]()
