@@ -551,3 +551,14 @@ def test_three_synapses_add_up_in_the_accumulator_every_timestep():
     tr = simulate(p, np.array([[1, 2]]), T=3, already_quantized=True)
     # a = W1 x + W2 x + W3 x = [1, 2] + [2, 0] + [0, 6] = [3, 8] each timestep; u integrates it
     assert tr.u[0].tolist() == [[3, 8], [6, 16], [9, 24]]
+    # each synapse reads the 2-pixel, 8-bit frame (2 B) from the GLB; the integrator writes no spike map
+    assert tr.layers["o"]["glb_bytes"].tolist() == [[6.0, 6.0, 6.0]]
+    assert tr.layers["o"]["dram_bytes"].tolist() == [[0.0, 0.0, 0.0]]
+    # a sequence frame comes from DRAM instead, once per synapse
+    from dataclasses import replace
+
+    seq = replace(p, input=InputSpec(shape=(2,), scale=1.0, encoding="sequence"))
+    tr = simulate(seq, np.array([[[1, 2], [1, 2], [1, 2]]]), T=3, already_quantized=True)
+    assert tr.u[0].tolist() == [[3, 8], [6, 16], [9, 24]]
+    assert tr.layers["o"]["dram_bytes"].tolist() == [[6.0, 6.0, 6.0]]
+    assert tr.layers["o"]["glb_bytes"].tolist() == [[0.0, 0.0, 0.0]]
