@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rev", default=None,
                     help="take the packages and tests/ from this git revision (e.g. HEAD) instead of the "
                          "working tree, so that others' uncommitted edits do not enter the run")
+    ap.add_argument("--deselect", action="append", default=[], metavar="NODEID",
+                    help="leave out a test that fails without any mutant (passed in PYTEST_ADDOPTS, so that "
+                         "mutmut's cached verdicts stay valid); repeatable")
     ap.add_argument("--worktree", action="append", default=[], metavar="PATH",
                     help="with --rev: take this file from the working tree all the same (repeatable)")
     args = ap.parse_args(argv)
@@ -197,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare(workdir, module, tests, args.fresh, args.rev, args.worktree)
         env = dict(os.environ)
         env.pop("PYTEST_ADDOPTS", None)
+        if args.deselect:
+            env["PYTEST_ADDOPTS"] = " ".join(f"--deselect={d}" for d in args.deselect)
         # mutmut forks a worker per mutant from a process that has already run the tests; GNU
         # OpenMP (numba's default threading layer for the prange kernels of hwsim/ops.py) kills
         # a forked child with SIGTERM, numba's workqueue layer is fork safe
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.report and (workdir / "summary.json").exists():  # the test files and revision of the last run
         last = json.loads((workdir / "summary.json").read_text())
-        tests, args.rev = last["tests"], last.get("rev")
+        tests, args.rev, args.deselect = last["tests"], last.get("rev"), last.get("deselected", [])
     res = {n: s for n, s in results(workdir).items()}
     counts = Counter(res.values())
     total = len(res)
@@ -250,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "rev": args.rev,
         "date": date.today().isoformat(),
         "tests": list(tests),
+        "deselected": list(args.deselect),
         "killed": killed,
         "survived": counts["survived"],
         "timeout": timeout,
