@@ -562,3 +562,95 @@ def test_three_synapses_add_up_in_the_accumulator_every_timestep():
     assert tr.u[0].tolist() == [[3, 8], [6, 16], [9, 24]]
     assert tr.layers["o"]["dram_bytes"].tolist() == [[6.0, 6.0, 6.0]]
     assert tr.layers["o"]["glb_bytes"].tolist() == [[0.0, 0.0, 0.0]]
+
+
+# ---------------------------------------------------------------------------- hwsim/reference.py (golden model)
+def _small_hw():
+    from atsnn.config import load_hardware
+
+    return load_hardware("atsnn28-small")  # 16-bit membrane, 24-bit AT membrane, 64-entry Q1.15 exp table
+
+
+def test_leak_and_current_shift_by_hand():
+    from hwsim.reference import leak, shifted_current
+
+    v = np.array([-7, 7, 8, -8, 0])
+    # v - (v >> 2) with the arithmetic shift rounding toward minus infinity: -7 >> 2 = -2
+    assert leak(v, 2).tolist() == [-5, 6, 6, -6, 0]
+    same = leak(v, 0)
+    assert same.tolist() == v.tolist() and same is not v and same.dtype == np.int64
+    # (a + 2**(c-1)) >> c: round to nearest, ties up (1.5 -> 2, -1.5 -> -1)
+    assert shifted_current(np.array([5, 6, 7, -6, -7]), 2).tolist() == [1, 2, 2, -1, -2]
+    assert shifted_current(np.array([3, -3]), 1).tolist() == [2, -1]
+    assert shifted_current(np.array([3, -3]), 0).tolist() == [3, -3]
+
+
+def test_pe_neuron_update_by_hand():
+    from hwsim.reference import neuron_update
+
+    kw = dict(leak_shift=0, reset="subtract", v_reset=0, comparator=">=", vmin=-32768, vmax=32767)
+    v, acc = np.array([10, 0, 32000, -32000]), np.array([5, 7, 10000, -10000])
+    # s = v + a + 1 = [16, 8, 42001, -41999] -> clamp [16, 8, 32767, -32768], saturating up and down
+    vn, z, hi, lo = neuron_update(v, acc, 1, threshold=8, **kw)
+    assert vn.tolist() == [8, 0, 32759, -32768] and z.tolist() == [1, 1, 1, 0]
+    assert hi.tolist() == [False, False, True, False] and lo.tolist() == [False, False, False, True]
+    assert vn.dtype == np.int64 and z.dtype == np.uint8
+    vn, z, _, _ = neuron_update(v, acc, 1, threshold=8, **{**kw, "comparator": ">"})  # 8 > 8 is false
+    assert vn.tolist() == [8, 8, 32759, -32768] and z.tolist() == [1, 0, 1, 0]
+    vn, z, _, _ = neuron_update(v, acc, 1, threshold=8, **{**kw, "reset": "to_value", "v_reset": -3})
+    assert vn.tolist() == [-3, -3, -3, -32768]
+    vn, z, _, _ = neuron_update(v, acc, 1, threshold=np.array([20, 7, 100, 1]), **kw)  # one threshold per neuron
+    assert vn.tolist() == [16, 1, 32667, -32768] and z.tolist() == [0, 1, 1, 0]
+    # leak k = 1: 10 - 5 = 5, -10 - (-5) = -5; current shift 2: (6 + 2) >> 2 = 2
+    vn, _, _, _ = neuron_update(np.array([10, -10]), np.array([0, 0]), 0, threshold=100, **{**kw, "leak_shift": 1})
+    assert vn.tolist() == [5, -5]
+    vn, _, _, _ = neuron_update(np.array([0]), np.array([6]), 0, threshold=100, current_shift=2, **kw)
+    assert vn.tolist() == [2]
+
+
+def test_output_integrator_by_hand():
+    from hwsim.reference import integrator_update
+
+    lim = dict(umin=-(1 << 23), umax=(1 << 23) - 1)
+    u, hi, lo = integrator_update(np.array([100, -100]), np.array([10, -10]), np.array([1, 1]), leak_shift=2, **lim)
+    assert u.tolist() == [86, -84] and not hi.any() and not lo.any()  # 100 - 25 + 10 + 1, -100 + 25 - 10 + 1
+    u, hi, lo = integrator_update(np.array([8388000, -8388000]), np.array([1000, -1000]), 0, leak_shift=0, **lim)
+    assert u.tolist() == [8388607, -8388608] and hi.tolist() == [True, False] and lo.tolist() == [False, True]
+    assert u.dtype == np.int64
+
+
+def test_exp_table_and_constants_by_hand():
+    from hwsim.reference import exp_constants, exp_table
+
+    hw = _small_hw()
+    t = exp_table(hw)  # round(exp(-j * 12 / 63) * 32768)
+    assert t.dtype == np.int64 and len(t) == 64
+    assert t[:8].tolist() == [32768, 27085, 22387, 18505, 15295, 12643, 10450, 8638]
+    assert t[52:].tolist() == [2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+    # exp_mult = round(s_out * logit_scale * 63 / 12 * 2**24), d_clip = ceil(63 * 2**24 / exp_mult)
+    assert exp_constants(hw, 1.0) == (88080384, 12)
+    assert exp_constants(hw, 0.5, 2.0) == (88080384, 12)
+    assert exp_constants(hw, 0.1) == (8808038, 121)  # 63 * 2**24 / 8808038 = 120.0000054
+    with pytest.raises(ValueError, match="output scale too small for the exp-table index multiplier"):
+        exp_constants(hw, 1e-9)
+
+
+def test_at_sigma_confidence_and_exit_by_hand():
+    from hwsim.reference import at_exit, at_sigma, cl_sequence, exp_table
+
+    hw = _small_hw()
+    u = np.array([[10, 10, 9, 0, -2, -5], [0, 5, 5, 5, 5, 5]])
+    sig, win = at_sigma(u, exp_table(hw), exp_mult=88080384, d_clip=12, hw=hw)
+    # d = m - u clipped to 12; idx = d * 88080384 >> 16 = 1344 d; j = idx >> 8, f = idx & 255:
+    # d = 1: j = 5, f = 64: 12643 - ((12643 - 10450) * 64 >> 8) = 12095; d = 10: j = 52, f = 128: 2 - 0 = 2;
+    # d = 12: j = 63 >= E - 1: 0; d = 5: j = 26, f = 64: 232 - ((232 - 191) * 64 >> 8) = 222
+    assert sig.tolist() == [[32768, 32768, 12095, 2, 0, 0], [222, 32768, 32768, 32768, 32768, 32768]]
+    assert win.tolist() == [0, 1]  # lowest index on ties
+    assert sig.dtype == np.int64
+    # CL_1 = round(0.5 * 2**16), tau_q = round(0.75 * 2**16) = 49152, CL_{t+1} = CL_t * tau_q >> 16
+    assert cl_sequence(0.5, 0.75, 4, hw).tolist() == [32768, 24576, 18432, 13824]
+    assert cl_sequence(0.999, 0.999, 2, hw).tolist() == [65470, (65470 * 65470) >> 16]
+    # exit when ONE * 2**Q = 2**31 > CL_t * S, strictly
+    assert at_exit(np.array([32767, 32768, 32769]), 65536, hw).tolist() == [True, False, False]
+    s = int(sig[0].sum())  # 77633
+    assert at_exit(s, 65536, hw) == False and at_exit(s, 16384, hw) == True  # noqa: E712
