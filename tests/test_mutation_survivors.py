@@ -654,3 +654,55 @@ def test_at_sigma_confidence_and_exit_by_hand():
     assert at_exit(np.array([32767, 32768, 32769]), 65536, hw).tolist() == [True, False, False]
     s = int(sig[0].sum())  # 77633
     assert at_exit(s, 65536, hw) == False and at_exit(s, 16384, hw) == True  # noqa: E712
+
+
+# ---------------------------------------------------------------------------- hwsim/tables.py
+def _conv_syn(op, input_shape, kernel, stride=(1, 1), padding=(0, 0)):
+    return NS(op=op, input_shape=input_shape, stride=stride, padding=padding, weight=np.zeros((1, 1) + kernel))
+
+
+def test_outputs_an_input_event_reaches_by_hand():
+    from hwsim.tables import _reached_outputs
+
+    # conv: output (oy, ox) reads input (oy*s - p + ky, ox*s - p + kx); taps in (ky, kx) row-major order
+    syn = _conv_syn("conv2d", (1, 3, 3), (3, 3), padding=(1, 1))
+    layer = NS(shape=(1, 3, 3))
+    q = _reached_outputs(syn, layer, np.array([0, 4]))
+    assert q.tolist() == [[4, 3, -1, 1, 0, -1, -1, -1, -1], [8, 7, 6, 5, 4, 3, 2, 1, 0]]
+    # a 1x3 kernel with padding (0, 1): input (0, 0) reaches outputs (0, 1) and (0, 0)
+    q = _reached_outputs(_conv_syn("conv2d", (1, 2, 3), (1, 3), padding=(0, 1)), NS(shape=(1, 2, 3)), np.array([0]))
+    assert q.tolist() == [[1, 0, -1]]
+    # stride 2, 2x2 kernel: only taps with an even offset reach an output
+    q = _reached_outputs(_conv_syn("conv2d", (1, 4, 4), (2, 2), stride=(2, 2)), NS(shape=(1, 2, 2)),
+                         np.array([5, 11]))
+    assert q.tolist() == [[-1, -1, -1, 0], [-1, 3, -1, -1]]
+    # transposed conv: input (iy, ix) writes output (iy*s - p + ky, ix*s - p + kx)
+    q = _reached_outputs(_conv_syn("conv_transpose2d", (1, 2, 2), (3, 3), stride=(2, 2), padding=(1, 1)),
+                         NS(shape=(1, 3, 3)), np.array([0, 3]))
+    assert q.tolist() == [[-1, -1, -1, -1, 0, 1, -1, 3, 4], [4, 5, -1, 7, 8, -1, -1, -1, -1]]
+
+
+def test_pass_sizes_and_dense_statistics_by_hand():
+    from hwsim.tables import pass_max_sizes, synapse_stats
+
+    # PE chunks of 5 and 4 neurons in 2 passes: PE 0 holds 3 + 2, PE 1 holds 2 + 2
+    layer = NS(neurons=9, mapping=NS(chunk_sizes=[5, 4], passes=2))
+    assert pass_max_sizes(layer) == [3, 2]
+    st = synapse_stats(layer, NS(op="dense"))
+    assert (st.fanout, st.maxconn, st.maxconn_any, st.reached) == (9.0, [3.0, 2.0], [1.0, 1.0], [2.0, 2.0])
+    assert st.sampled is False and st.positions_used == 1
+    # two one-neuron PEs in 2 passes: the second pass is empty
+    st = synapse_stats(NS(neurons=2, mapping=NS(chunk_sizes=[1, 1], passes=2)), NS(op="dense"))
+    assert (st.maxconn, st.maxconn_any, st.reached) == ([1.0, 0.0], [1.0, 0.0], [2.0, 0.0])
+
+
+def test_conv_statistics_by_hand():
+    from hwsim.tables import synapse_stats
+
+    # 1x3 kernel, padding (0, 1) on a 2x3 input, one PE: the 6 positions reach 2, 3, 2 outputs per row
+    syn = _conv_syn("conv2d", (1, 2, 3), (1, 3), padding=(0, 1))
+    layer = NS(neurons=6, shape=(1, 2, 3), mapping=NS(chunk_sizes=[6], passes=1))
+    st = synapse_stats(layer, syn, max_positions=6)  # exactly max_positions positions: not sampled
+    assert st.sampled is False and st.positions_used == 6
+    assert st.fanout == pytest.approx(14 / 6) and st.maxconn == pytest.approx([14 / 6])
+    assert st.maxconn_any == [1.0] and st.reached == [1.0]
