@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
     hardware_options(p)
     p.add_argument("--reset-mode", choices=["subtract", "to_value"], default=None)
     p.add_argument("--dt", default="auto", help="'auto' or a number (seconds per timestep)")
-    p.add_argument("--comparator", choices=[">=", ">"], default=">=")
+    p.add_argument("--comparator", choices=[">=", ">"], default=None,
+                   help="spike when v >= or > the threshold (default: the writer's convention, else '>=')")
     p.add_argument("--v-init-frac", type=ct.unit_closed, default=None, help="initial membrane as a fraction of threshold")
     p.add_argument("--calib", default=None, help="NPZ with array 'x' of calibration inputs (sets the input range)")
     p.add_argument("--input-max", type=ct.positive, default=None, help="largest input value (instead of --calib)")
@@ -78,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     hw = program.hardware
     print(f"compiled {program.name} for {hw.name} ({hw.pe_count} PEs + AT unit) -> {out}")
+    writer = program.report["decisions"].get("writer")
+    if isinstance(writer, dict) and writer.get("name"):
+        print(f"  written by {writer['name']}: {writer.get('reason', '')}; its conventions applied "
+              "(--dt, --reset-mode, --comparator override them)")
     for d in program.report["decisions"].get("reset", []):
         print(f"  reset of layer {d['layer']}: {d['reset_mode']} (decided by {d['rule']})")
     print(f"  dt = {program.report['decisions'].get('dt')}, comparator {program.report['decisions'].get('comparator')}, "

@@ -25,7 +25,7 @@ from compiler.quantize import choose_input_scale, quantize_network
 
 def compile_model(source: Any, *, hw: HardwareConfig | str | Path | None = None, calib: np.ndarray | None = None,
                   input_max: float | None = None, reset_mode: str | None = None, dt: Any = "auto",
-                  comparator: str = ">=", v_init_frac: float | None = None, logit_scale: float = 1.0,
+                  comparator: str | None = None, v_init_frac: float | None = None, logit_scale: float = 1.0,
                   name: str | None = None, ilif_T: int | None = None, measure: bool = True) -> Program:
     """Compile a model onto the hardware; see the module docstring.
 

@@ -31,7 +31,8 @@ def test_snntorch_lif_dt_and_leak(nir_fixtures):
     net = import_nir(nir_fixtures / "snntorch1.0.0_cnn_lif_random.nir")
     assert net.decisions["dt"] == pytest.approx(1e-4)
     assert net.layers[0].neuron == "lif" and net.layers[0].beta == pytest.approx(0.9)
-    assert net.layers[0].reset == "to_value"
+    # snnTorch writes v_reset = 0 for its subtract-reset Leaky: the writer's convention, not the file's
+    assert net.layers[0].reset == "subtract"
 
 
 def test_spikingjelly_dt_and_avgpool(nir_fixtures):
@@ -39,10 +40,10 @@ def test_spikingjelly_dt_and_avgpool(nir_fixtures):
     assert net.decisions["dt"] == pytest.approx(1e-4)
     assert net.layers[0].shape == (4, 6, 6)
     assert net.layers[1].synapses[0].pool.kernel == (2, 2)
-    # reset rule: no metadata, new writer -> documented default for IF (subtract), unless told otherwise
-    assert net.layers[0].reset == "subtract"
+    # reset rule: a hard-reset IFNode written with v_reset = 0 resets to that value, unless told otherwise
+    assert net.layers[0].reset == "to_value"
     assert import_nir(nir_fixtures / "spikingjelly2.0.0_cnn_if_hardreset_random.nir",
-                      reset_mode="to_value").layers[0].reset == "to_value"
+                      reset_mode="subtract").layers[0].reset == "subtract"
 
 
 def test_braille_cubalif_rejected(nir_fixtures):
