@@ -130,11 +130,9 @@ class SystemConfig(StrictModel):
     technology_nm: int = _f(3, 250, "process node the cost table should match")
 
 
-class HardwareConfig(StrictModel):
-    """Everything the compiler, simulator and RTL need to know about the hardware."""
+class _Sections(StrictModel):
+    """The sections of a hardware description, shared by the document and the loaded config."""
 
-    name: str
-    description: str = ""
     array: ArrayConfig
     pe: PeConfig
     at: AtConfig
@@ -142,6 +140,13 @@ class HardwareConfig(StrictModel):
     cycles: CycleConfig
     memory: MemoryConfig
     system: SystemConfig
+
+
+class HardwareConfig(_Sections):
+    """Everything the compiler, simulator and RTL need to know about the hardware."""
+
+    name: str
+    description: str = ""
 
     # ---- derived quantities (computed, never stored in a second place) ----
     @property
@@ -231,15 +236,8 @@ class HardwareConfig(StrictModel):
         return hardware_from_dict(data, source=f"{self.name} (modified)")
 
 
-_SECTIONS = {
-    "array": ArrayConfig,
-    "pe": PeConfig,
-    "at": AtConfig,
-    "numeric": NumericConfig,
-    "cycles": CycleConfig,
-    "memory": MemoryConfig,
-    "system": SystemConfig,
-}
+#: section name -> its model, in document order (declared once, by :class:`_Sections`)
+_SECTIONS = {name: f.annotation for name, f in _Sections.model_fields.items()}
 
 
 class _MetaDoc(StrictModel):
@@ -247,17 +245,10 @@ class _MetaDoc(StrictModel):
     description: str = ""
 
 
-class HardwareDoc(StrictModel):
+class HardwareDoc(_Sections):
     """The TOML document of a hardware description: ``[meta]`` and one table per section."""
 
     meta: _MetaDoc
-    array: ArrayConfig
-    pe: PeConfig
-    at: AtConfig
-    numeric: NumericConfig
-    cycles: CycleConfig
-    memory: MemoryConfig
-    system: SystemConfig
 
 
 def hardware_from_dict(data: dict[str, Any], *, source: str | None = None) -> HardwareConfig:
