@@ -511,18 +511,23 @@ COST_DOC = __import__("tomllib").loads(
 ACTIONS = st.sampled_from(["set", "set", "set", "delete", "unknown"])
 
 
+def _damaged_toml(file, doc, path, value, action):
+    """Write ``doc`` to ``file`` with ``action`` applied at ``path`` (``value``); returns its folder."""
+    import copy
+
+    import tomli_w
+    doc = copy.deepcopy(doc)
+    _damage_table(doc, list(path), value, action)
+    file.write_text(tomli_w.dumps(doc))
+    return file.parent
+
+
 @settings(max_examples=40, deadline=None)
 @given(path=st.sampled_from(_leaf_paths(HW_DOC)), value=TOML_VALUES, action=ACTIONS)
 def test_fuzzed_hardware_preset(tmp_path_factory, path, value, action):
     """A damaged preset is refused naming the key, or it is valid and compiles (or is refused)
     with one line; nothing but the output appears."""
-    import copy
-
-    import tomli_w
-    w = tmp_path_factory.mktemp("fh")
-    doc = copy.deepcopy(HW_DOC)
-    _damage_table(doc, list(path), value, action)
-    (w / "h.toml").write_text(tomli_w.dumps(doc))
+    w = _damaged_toml(tmp_path_factory.mktemp("fh") / "h.toml", HW_DOC, path, value, action)
     rc, err = run_main(["config", "show", "--hw", str(w / "h.toml")])
     if rc != 0:
         assert_clean_main(rc, err)
@@ -542,14 +547,8 @@ def test_fuzzed_hardware_preset(tmp_path_factory, path, value, action):
 @given(path=st.sampled_from(_leaf_paths(COST_DOC)), value=TOML_VALUES, action=ACTIONS)
 def test_fuzzed_cost_table(base, tmp_path_factory, path, value, action):
     """A damaged cost table is refused naming the key, or the estimate it prices is finite."""
-    import copy
     import math
-
-    import tomli_w
-    w = tmp_path_factory.mktemp("fc")
-    doc = copy.deepcopy(COST_DOC)
-    _damage_table(doc, list(path), value, action)
-    (w / "c.toml").write_text(tomli_w.dumps(doc))
+    w = _damaged_toml(tmp_path_factory.mktemp("fc") / "c.toml", COST_DOC, path, value, action)
     rc, err = run_main(["config", "show", "--costs", str(w / "c.toml")])
     if rc != 0:
         assert_clean_main(rc, err)
