@@ -19,22 +19,42 @@ DEFAULT_COSTS = "sata28-500mhz"
 def hardware_options(p: argparse.ArgumentParser) -> None:
     """``--hw PRESET_OR_FILE``."""
     g = p.add_argument_group("hardware")
-    g.add_argument("--hw", default=None, metavar="PRESET_OR_FILE",
-                   help=f"hardware preset name or TOML file (default {DEFAULT_HW})")
+    g.add_argument(
+        "--hw",
+        default=None,
+        metavar="PRESET_OR_FILE",
+        help=f"hardware preset name or TOML file (default {DEFAULT_HW})",
+    )
 
 
 def cost_options(p: argparse.ArgumentParser) -> None:
     """``--costs PRESET_OR_FILE`` and ``--dram NAME``."""
     g = p.add_argument_group("cost table")
-    g.add_argument("--costs", default=None, metavar="PRESET_OR_FILE",
-                   help=f"cost table preset name or TOML file (default {DEFAULT_COSTS})")
-    g.add_argument("--dram", type=ct.non_empty, default=None, metavar="NAME",
-                   help="DRAM technology of the cost table (default: the table's own)")
+    g.add_argument(
+        "--costs",
+        default=None,
+        metavar="PRESET_OR_FILE",
+        help=f"cost table preset name or TOML file (default {DEFAULT_COSTS})",
+    )
+    g.add_argument(
+        "--dram",
+        type=ct.non_empty,
+        default=None,
+        metavar="NAME",
+        help="DRAM technology of the cost table (default: the table's own)",
+    )
 
 
-def output_options(p: argparse.ArgumentParser, what: str, *, required: bool = True,
-                   default: str | None = None, default_help: str | None = None, short: bool = True,
-                   file: bool = False) -> None:
+def output_options(
+    p: argparse.ArgumentParser,
+    what: str,
+    *,
+    required: bool = True,
+    default: str | None = None,
+    default_help: str | None = None,
+    short: bool = True,
+    file: bool = False,
+) -> None:
     """``-o/--out`` for ``what`` (``default`` when not ``required``; ``default_help`` describes a
     default the command derives) and ``--force``; ``file``: the output is one file, which
     ``--force`` may replace."""
@@ -43,6 +63,10 @@ def output_options(p: argparse.ArgumentParser, what: str, *, required: bool = Tr
     shown = default_help or default
     help_ = what if shown is None else f"{what} (default {shown})"
     g.add_argument(*flags, required=required, default=default, help=help_)
-    g.add_argument("--force", action="store_true",
-                   help="replace an existing file" if file else
-                   "replace an existing directory that atsnn did not write (never an input)")
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing file"
+        if file
+        else "replace an existing directory that atsnn did not write (never an input)",
+    )

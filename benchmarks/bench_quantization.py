@@ -1,11 +1,11 @@
-"""Quantization agreement on random converted IF networks (issue: fixed point that keeps decisions).
+"""Quantization agreement on random converted IF networks.
 
-For each of N random networks of ``tests/quant_netgen.py`` (thresholds per layer, channel or neuron),
-compile with ``input_max = 1.0`` on a preset and compare fixed-T (T = 16) predictions on digit
-images with the float network's: prints, per preset, the distribution (median, 10th percentile,
-worst) of the float network's own agreement when fed 8-bit inputs, of the program's agreement, and
-of their difference. Usage: ``python benchmarks/bench_quantization.py [--networks 30]
-[--samples 300] [--presets atsnn28 FILE.toml ...]``.
+For each of N random networks of ``tests/quant_netgen.py`` (thresholds per layer, channel or
+neuron), compile with ``input_max = 1.0`` on a preset and compare fixed-T (T = 16) predictions
+on digit images with the float network's: prints, per preset, the distribution (median, 10th
+percentile, worst) of the float network's own agreement when fed 8-bit inputs, of the
+program's agreement, and of their difference. Usage: ``python benchmarks/bench_quantization.py
+[--networks 30] [--samples 300] [--presets atsnn28 FILE.toml ...]``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,16 @@ from quant_netgen import THRESHOLD_MODES, agreement_figures, random_if_network  
 
 
 def high_precision():
-    """12-bit weights, 24-bit membranes, the widest exact accumulator (the semantics-only baseline)."""
+    """12-bit weights, 24-bit membranes, the widest exact accumulator (semantics-only baseline)."""
     return load_hardware("atsnn28").replace(
-        numeric={"weight_bits": 12, "membrane_bits": 24, "accumulator_bits": 24, "threshold_bits": 23,
-                 "bias_bits": 24})
+        numeric={
+            "weight_bits": 12,
+            "membrane_bits": 24,
+            "accumulator_bits": 24,
+            "threshold_bits": 23,
+            "bias_bits": 24,
+        }
+    )
 
 
 def main() -> None:
@@ -43,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     x, _ = digits_test_split()
     x = x.reshape(-1, 1, 8, 8)
-    calib, test = x[:100], x[100:100 + args.samples]
+    calib, test = x[:100], x[100 : 100 + args.samples]
     for preset in args.presets:
         hw = high_precision() if preset == "high-precision" else load_hardware(preset)
         rows = []
@@ -58,11 +64,15 @@ def main() -> None:
         f8 = np.array([r["float8"] for r in rows]) * 100
         fx = np.array([r["fixed"] for r in rows]) * 100
         d = fx - f8
-        print(f"{preset}: {args.networks} networks x {len(test)} images, T = 16, "
-              f"{time.perf_counter() - t0:.0f} s")
+        print(
+            f"{preset}: {args.networks} networks x {len(test)} images, T = 16, "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
         for name, v in (("float, 8-bit inputs", f8), ("fixed point", fx), ("fixed - float8", d)):
-            print(f"  {name:20s} median {np.median(v):7.2f}  p10 {np.percentile(v, 10):7.2f}  "
-                  f"worst {v.min():7.2f}")
+            print(
+                f"  {name:20s} median {np.median(v):7.2f}  p10 {np.percentile(v, 10):7.2f}  "
+                f"worst {v.min():7.2f}"
+            )
 
 
 if __name__ == "__main__":

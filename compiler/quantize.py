@@ -36,10 +36,12 @@ def leak_shift_for(beta: float, hw: HardwareConfig, layer: str) -> tuple[int, fl
     if beta >= 1.0:
         return 0, 0.0
     if beta <= 0.0:
-        raise QuantizationError(f"layer '{layer}': leak factor {beta:g} cannot be made by a shift (needs > 0)")
+        raise QuantizationError(
+            f"layer '{layer}': leak factor {beta:g} cannot be made by a shift (needs > 0)"
+        )
     best_k, best_err = 0, abs(1.0 - beta)
     for k in range(1, hw.max_leak_shift + 1):
-        err = abs((1.0 - 2.0 ** -k) - beta)
+        err = abs((1.0 - 2.0**-k) - beta)
         if err < best_err:
             best_k, best_err = k, err
     return best_k, best_err
@@ -59,28 +61,34 @@ def _max_input(syn, net: FloatNetwork, hw: HardwareConfig) -> int:
     return one
 
 
-def choose_input_scale(net: FloatNetwork, hw: HardwareConfig, calib: np.ndarray | None,
-                       input_max: float | None) -> float:
+def choose_input_scale(
+    net: FloatNetwork, hw: HardwareConfig, calib: np.ndarray | None, input_max: float | None
+) -> float:
     """Real value of one input LSB: ``input_max / (2**input_bits - 1)`` (multi-bit encodings; 1 for spikes)."""
     if net.input_encoding not in MULTI_BIT_ENCODINGS:
         return 1.0
     if input_max is None:
         if calib is None:
-            raise QuantizationError("the input range is unknown: give calibration data or input_max")
+            raise QuantizationError(
+                "the input range is unknown: give calibration data or input_max"
+            )
         calib = np.asarray(calib, dtype=np.float64)
         if not np.all(np.isfinite(calib)):
             raise QuantizationError("calibration data contains NaN or inf")
         if calib.min() < 0:
-            raise QuantizationError(f"calibration inputs must be non-negative (min {calib.min():g}); "
-                                    "fold the normalisation into the first layer")
+            raise QuantizationError(
+                f"calibration inputs must be non-negative (min {calib.min():g}); "
+                "fold the normalisation into the first layer"
+            )
         input_max = float(calib.max())
     if not input_max > 0:
         raise QuantizationError(f"input_max must be positive, not {input_max!r}")
     return float(input_max) / hw.input_max
 
 
-def quantize_network(net: FloatNetwork, hw: HardwareConfig, *, input_scale: float,
-                     calib: np.ndarray | None = None) -> tuple[list[Layer], InputSpec, list[dict[str, Any]]]:
+def quantize_network(
+    net: FloatNetwork, hw: HardwareConfig, *, input_scale: float, calib: np.ndarray | None = None
+) -> tuple[list[Layer], InputSpec, list[dict[str, Any]]]:
     """Integer layers, the input spec and a per-layer quantization report.
 
     ``calib`` (real inputs) is used by sliding-PSN layers to bound their input current (compiler.psn).
@@ -89,24 +97,39 @@ def quantize_network(net: FloatNetwork, hw: HardwareConfig, *, input_scale: floa
     report: list[dict[str, Any]] = []
     from atsnn.ilif import layer_params
     from atsnn.psn import has_psn, is_psn_layer
+
     psn_currents = None
     if has_psn(net) and calib is not None:
         from compiler.psn import calibrated_current_max
+
         psn_currents = calibrated_current_max(net, calib)
     for fl in net.layers:
         if is_psn_layer(fl):  # sliding PSN (docs/hardware.md sec. 11)
             from compiler.psn import quantize_layer as quantize_psn_layer
-            layer, rep = quantize_psn_layer(fl, net, hw, input_scale,
-                                            current_max=None if psn_currents is None else psn_currents[fl.name])
-        elif layer_params(fl) is not None:  # iLIF layer or doubling output integrator (docs/hardware.md sec. 10)
+
+            layer, rep = quantize_psn_layer(
+                fl,
+                net,
+                hw,
+                input_scale,
+                current_max=None if psn_currents is None else psn_currents[fl.name],
+            )
+        elif (
+            layer_params(fl) is not None
+        ):  # iLIF layer or doubling output integrator (docs/hardware.md sec. 10)
             from compiler.ilif import quantize_layer
+
             layer, rep = quantize_layer(fl, net, hw, input_scale)
         else:
             layer, rep = _quantize_layer(fl, net, hw, input_scale)
         layers.append(layer)
         report.append(rep)
-    inp = InputSpec(shape=tuple(net.input_shape), encoding=net.input_encoding, scale=float(input_scale),
-                    bits=hw.numeric.input_bits)
+    inp = InputSpec(
+        shape=tuple(net.input_shape),
+        encoding=net.input_encoding,
+        scale=float(input_scale),
+        bits=hw.numeric.input_bits,
+    )
     return layers, inp, report
 
 
@@ -131,39 +154,75 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
     cap = min(hw.threshold_max, hw.membrane_max // MEMBRANE_HEADROOM)
     if not integrator and 1.0 / scale > cap:
         scale = 1.0 / cap
-        notes.append(f"threshold capped at {cap} LSB for membrane headroom; small weights lose precision")
+        notes.append(
+            f"threshold capped at {cap} LSB for membrane headroom; small weights lose precision"
+        )
     if not integrator and 1.0 / scale < MIN_THRESHOLD_LSB:
         scale = 1.0 / MIN_THRESHOLD_LSB
-        notes.append(f"threshold raised to {MIN_THRESHOLD_LSB} LSB: the largest weights exceed the integer range and "
-                     "are clipped")
+        notes.append(
+            f"threshold raised to {MIN_THRESHOLD_LSB} LSB: the largest weights exceed the integer range and "
+            "are clipped"
+        )
     elif not integrator and 1.0 / scale < 8:
         notes.append(f"threshold is only {1.0 / scale:.1f} LSB: coarse firing resolution")
     syns, clipped, bi, bias_clipped, bound = integer_synapses(fl, ws, bias, scale, net, hw)
-    vmin, vmax = (hw.at_membrane_min, hw.at_membrane_max) if integrator else (hw.membrane_min, hw.membrane_max)
+    vmin, vmax = (
+        (hw.at_membrane_min, hw.at_membrane_max)
+        if integrator
+        else (hw.membrane_min, hw.membrane_max)
+    )
     vi = np.clip(np.rint(v_init / scale), vmin, vmax).astype(np.int64)
     thr_int = 0 if integrator else int(round(1.0 / scale))
     k, leak_err = leak_shift_for(fl.beta, hw, fl.name)
     if fl.reset == "to_value":
         vr = fl.v_reset / float(thr[0]) if np.allclose(thr, thr[0]) else 0.0
         if not np.allclose(thr, thr[0]) and fl.v_reset != 0:
-            raise QuantizationError(f"layer '{fl.name}': hard reset to {fl.v_reset:g} with per-channel thresholds "
-                                    "cannot be folded")
+            raise QuantizationError(
+                f"layer '{fl.name}': hard reset to {fl.v_reset:g} with per-channel thresholds "
+                "cannot be folded"
+            )
         v_reset = int(np.clip(round(vr / scale), vmin, vmax))
     else:
         v_reset = 0
     if clipped or bias_clipped:
-        warnings.warn(f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to the integer range")
-    layer = Layer(name=fl.name, neuron=fl.neuron, shape=tuple(fl.shape), synapses=syns, bias=bi,
-                  threshold=thr_int, v_init=vi, leak_shift=k, reset=fl.reset if not integrator else "subtract",
-                  v_reset=v_reset, comparator=fl.comparator, scale=float(scale), extra=dict(fl.extra))
-    rep = dict(layer=fl.name, neuron=fl.neuron, scale=float(scale), threshold=thr_int, leak_shift=k,
-               leak_factor=float(fl.beta), leak_error=float(leak_err), weights_clipped=clipped,
-               biases_clipped=bias_clipped, max_accumulation=int(bound.max(initial=0)),
-               accumulator_limit=hw.accumulator_max, notes=notes)
+        warnings.warn(
+            f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to the integer range"
+        )
+    layer = Layer(
+        name=fl.name,
+        neuron=fl.neuron,
+        shape=tuple(fl.shape),
+        synapses=syns,
+        bias=bi,
+        threshold=thr_int,
+        v_init=vi,
+        leak_shift=k,
+        reset=fl.reset if not integrator else "subtract",
+        v_reset=v_reset,
+        comparator=fl.comparator,
+        scale=float(scale),
+        extra=dict(fl.extra),
+    )
+    rep = dict(
+        layer=fl.name,
+        neuron=fl.neuron,
+        scale=float(scale),
+        threshold=thr_int,
+        leak_shift=k,
+        leak_factor=float(fl.beta),
+        leak_error=float(leak_err),
+        weights_clipped=clipped,
+        biases_clipped=bias_clipped,
+        max_accumulation=int(bound.max(initial=0)),
+        accumulator_limit=hw.accumulator_max,
+        notes=notes,
+    )
     return layer, rep
 
 
-def _quantize_spiking_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input_scale: float):
+def _quantize_spiking_layer(
+    fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input_scale: float
+):
     """An IF/LIF layer with per-channel scales, a current shift and channel thresholds (sec. 2, 9).
 
     Spikes are binary, so each output channel may live on its own scale: channel ``c``'s weights use
@@ -193,21 +252,28 @@ def _quantize_spiking_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfi
         wmax = np.where(wmax > 0, wmax, top)  # a channel without weights takes the layer's scale
     scale_w = wmax / hw.weight_max
     notes = []
-    raised = thr / scale_w < MIN_THRESHOLD_LSB  # weights beyond MIN_THRESHOLD_LSB thresholds: clipped
+    raised = (
+        thr / scale_w < MIN_THRESHOLD_LSB
+    )  # weights beyond MIN_THRESHOLD_LSB thresholds: clipped
     if raised.any():
         scale_w = np.where(raised, thr / MIN_THRESHOLD_LSB, scale_w)
-        notes.append(f"threshold raised to {MIN_THRESHOLD_LSB} LSB in {int(raised.sum())} channel(s): the "
-                     "largest weights exceed the integer range and are clipped")
+        notes.append(
+            f"threshold raised to {MIN_THRESHOLD_LSB} LSB in {int(raised.sum())} channel(s): the "
+            "largest weights exceed the integer range and are clipped"
+        )
     cap = min(hw.threshold_max, hw.membrane_max // MEMBRANE_HEADROOM)
     bias = np.asarray(fl.bias, dtype=np.float64)
     for _ in range(64):  # the accumulator bound (sec. 2) on the chosen scales
         shift = 0
-        while (thr / (scale_w * 2 ** shift)).max() > cap + 0.5 and shift < hw.numeric.accumulator_bits - 1:
+        while (
+            thr / (scale_w * 2**shift)
+        ).max() > cap + 0.5 and shift < hw.numeric.accumulator_bits - 1:
             shift += 1
-        scale_v = scale_w * 2 ** shift
+        scale_v = scale_w * 2**shift
         ws = folded_weights(fl, scale_w, input_scale)
-        syns, clipped, bi, bias_clipped, bound = integer_synapses(fl, ws, bias, 1.0, net, hw,
-                                                                  bias_scale=scale_v, check=False)
+        syns, clipped, bi, bias_clipped, bound = integer_synapses(
+            fl, ws, bias, 1.0, net, hw, bias_scale=scale_v, check=False
+        )
         bound = bound - np.abs(bi)  # the bias is added after the shift, outside the accumulator
         over = bound > hw.accumulator_max
         if not over.any():
@@ -221,30 +287,67 @@ def _quantize_spiking_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfi
         raise QuantizationError(f"layer '{fl.name}': no scale meets the accumulator bound")
     need = float((thr / scale_v).max())
     if need > hw.threshold_max + 0.5:
-        unit = f"input LSB {input_scale:.3g}" if any(s.source == "input" for s in fl.synapses) else "weights"
-        raise QuantizationError(f"layer '{fl.name}': its threshold needs {need:.3g} LSB even with the largest "
-                                f"current shift ({shift}), more than numeric.threshold_bits allows "
-                                f"({hw.threshold_max}): the weights are far below the threshold ({unit}); "
-                                "check --input-max or --calib")
+        unit = (
+            f"input LSB {input_scale:.3g}"
+            if any(s.source == "input" for s in fl.synapses)
+            else "weights"
+        )
+        raise QuantizationError(
+            f"layer '{fl.name}': its threshold needs {need:.3g} LSB even with the largest "
+            f"current shift ({shift}), more than numeric.threshold_bits allows "
+            f"({hw.threshold_max}): the weights are far below the threshold ({unit}); "
+            "check --input-max or --calib"
+        )
     thr_c = np.clip(np.rint(thr / scale_v), 1, hw.threshold_max).astype(np.int64)
     if int(thr_c.max()) < 8:
         notes.append(f"threshold is only {int(thr_c.max())} LSB: coarse firing resolution")
     vmin, vmax = hw.membrane_min, hw.membrane_max
-    vi = np.clip(np.rint(np.asarray(fl.v_init, dtype=np.float64) / scale_v), vmin, vmax).astype(np.int64)
+    vi = np.clip(np.rint(np.asarray(fl.v_init, dtype=np.float64) / scale_v), vmin, vmax).astype(
+        np.int64
+    )
     k, leak_err = leak_shift_for(fl.beta, hw, fl.name)
-    v_reset = int(np.clip(round(fl.v_reset / float(scale_v.max())), vmin, vmax)) if one_scale else 0
+    v_reset = (
+        int(np.clip(round(fl.v_reset / float(scale_v.max())), vmin, vmax)) if one_scale else 0
+    )
     if clipped or bias_clipped:
-        warnings.warn(f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to the integer range")
+        warnings.warn(
+            f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to the integer range"
+        )
     per_channel = not np.all(thr_c == thr_c[0])
-    layer = Layer(name=fl.name, neuron=fl.neuron, shape=tuple(fl.shape), synapses=syns, bias=bi,
-                  threshold=int(thr_c.max()), v_init=vi, leak_shift=k, reset=fl.reset, v_reset=v_reset,
-                  comparator=fl.comparator, scale=float(scale_v.max()), extra=dict(fl.extra),
-                  thresholds=thr_c if per_channel else None, current_shift=shift)
-    rep = dict(layer=fl.name, neuron=fl.neuron, scale=float(scale_v.max()), current_shift=shift,
-               threshold=int(thr_c.max()), threshold_min=int(thr_c.min()),
-               per_channel_thresholds=bool(per_channel), leak_shift=k, leak_factor=float(fl.beta),
-               leak_error=float(leak_err), weights_clipped=clipped, biases_clipped=bias_clipped,
-               max_accumulation=int(bound.max(initial=0)), accumulator_limit=hw.accumulator_max, notes=notes)
+    layer = Layer(
+        name=fl.name,
+        neuron=fl.neuron,
+        shape=tuple(fl.shape),
+        synapses=syns,
+        bias=bi,
+        threshold=int(thr_c.max()),
+        v_init=vi,
+        leak_shift=k,
+        reset=fl.reset,
+        v_reset=v_reset,
+        comparator=fl.comparator,
+        scale=float(scale_v.max()),
+        extra=dict(fl.extra),
+        thresholds=thr_c if per_channel else None,
+        current_shift=shift,
+    )
+    rep = dict(
+        layer=fl.name,
+        neuron=fl.neuron,
+        scale=float(scale_v.max()),
+        current_shift=shift,
+        threshold=int(thr_c.max()),
+        threshold_min=int(thr_c.min()),
+        per_channel_thresholds=bool(per_channel),
+        leak_shift=k,
+        leak_factor=float(fl.beta),
+        leak_error=float(leak_err),
+        weights_clipped=clipped,
+        biases_clipped=bias_clipped,
+        max_accumulation=int(bound.max(initial=0)),
+        accumulator_limit=hw.accumulator_max,
+        notes=notes,
+    )
     return layer, rep
 
 
@@ -269,7 +372,9 @@ def folded_weights(fl: FloatLayer, thr: np.ndarray, input_scale: float) -> list[
         else:
             w = w / thr.reshape((-1,) + (1,) * (w.ndim - 1))
         if not np.all(np.isfinite(w)):
-            raise QuantizationError(f"layer '{fl.name}': weights from '{syn.source}' are not finite")
+            raise QuantizationError(
+                f"layer '{fl.name}': weights from '{syn.source}' are not finite"
+            )
         ws.append(w)
     return ws
 
@@ -285,8 +390,17 @@ def channel_fanin(syn, w: np.ndarray, c: int) -> np.ndarray:
     return per_out
 
 
-def integer_synapses(fl: FloatLayer, ws: list[np.ndarray], bias: np.ndarray, scale: float, net: FloatNetwork,
-                     hw: HardwareConfig, *, bias_scale: float | None = None, check: bool = True):
+def integer_synapses(
+    fl: FloatLayer,
+    ws: list[np.ndarray],
+    bias: np.ndarray,
+    scale: float,
+    net: FloatNetwork,
+    hw: HardwareConfig,
+    *,
+    bias_scale: float | None = None,
+    check: bool = True,
+):
     """Round folded weights on ``scale`` and the bias on ``bias_scale`` (default ``scale``) and, when
     ``check``, raise unless the sec. 2 accumulator bound holds.
 
@@ -303,17 +417,29 @@ def integer_synapses(fl: FloatLayer, ws: list[np.ndarray], bias: np.ndarray, sca
         wi = np.clip(wi, hw.weight_min, hw.weight_max).astype(np.int32)
         mx = _max_input(syn, net, hw)
         bound = bound + channel_fanin(syn, wi, c) * mx
-        syns.append(Synapse(source=syn.source, op=syn.op, weight=wi, input_shape=tuple(syn.input_shape),
-                            stride=tuple(syn.stride), padding=tuple(syn.padding),
-                            output_padding=tuple(syn.output_padding), pool=syn.pool, flatten=bool(syn.flatten),
-                            max_input=int(mx)))
+        syns.append(
+            Synapse(
+                source=syn.source,
+                op=syn.op,
+                weight=wi,
+                input_shape=tuple(syn.input_shape),
+                stride=tuple(syn.stride),
+                padding=tuple(syn.padding),
+                output_padding=tuple(syn.output_padding),
+                pool=syn.pool,
+                flatten=bool(syn.flatten),
+                max_input=int(mx),
+            )
+        )
     bi = np.rint(bias / (scale if bias_scale is None else bias_scale))
     bias_clipped = int(np.sum((bi < hw.bias_min) | (bi > hw.bias_max)))
     bi = np.clip(bi, hw.bias_min, hw.bias_max).astype(np.int64)
     bound = bound + np.abs(bi)
     if check and bound.max(initial=0) > hw.accumulator_max:
         ch = int(np.argmax(bound))
-        raise QuantizationError(f"layer '{fl.name}': channel {ch} can accumulate {int(bound[ch])} per timestep, more "
-                                f"than numeric.accumulator_bits = {hw.numeric.accumulator_bits} allows "
-                                f"({hw.accumulator_max}); widen the accumulator or reduce the fan-in")
+        raise QuantizationError(
+            f"layer '{fl.name}': channel {ch} can accumulate {int(bound[ch])} per timestep, more "
+            f"than numeric.accumulator_bits = {hw.numeric.accumulator_bits} allows "
+            f"({hw.accumulator_max}); widen the accumulator or reduce the fan-in"
+        )
     return syns, clipped, bi, bias_clipped, bound

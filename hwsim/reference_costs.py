@@ -1,7 +1,7 @@
 """Plain second implementation of every cost figure hwsim reports (docs/hardware.md sec. 5-8).
 
-Built on the counts of :func:`hwsim.reference.reference_run` (events, synops, deliveries, spikes and
-compute cycles, enumerated event by event), this module writes out from the contract, without
+Built on the counts of :func:`hwsim.reference.reference_run` (events, synops, deliveries, spikes
+and compute cycles, enumerated event by event), this module writes out from the contract, without
 using :mod:`hwsim.engine` or :mod:`hwsim.energy`:
 
 - the traffic of each layer-timestep (sec. 6-7): GLB bytes read and written and DRAM bytes, by kind
@@ -101,7 +101,7 @@ def priced(actions: dict[Action, np.ndarray], costs: CostTable, shape) -> dict[s
 
 # --------------------------------------------------------------------------- one layer (sec. 6-8)
 def _traffic(program, layer, ref: ReferenceResult) -> dict[str, np.ndarray]:
-    """Bytes moved in each layer-timestep by kind ``what:where`` (where = glb_read/glb_write/dram)."""
+    """Bytes moved in each layer-timestep by kind ``what:where`` (glb_read, glb_write, dram)."""
     hw = program.hardware
     S, T = ref.synops[layer.name].shape
     m = layer.mapping
@@ -123,7 +123,10 @@ def _traffic(program, layer, ref: ReferenceResult) -> dict[str, np.ndarray]:
             where = "dram" if src.mapping.spikes_in_dram else "glb_read"
             add(f"spike_map_read:{where}", math.ceil(src.neurons / 8))
     if layer.neuron != "integrator":  # the layer's own spike bitmap
-        add("spike_map_write:" + ("dram" if m.spikes_in_dram else "glb_write"), math.ceil(layer.neurons / 8))
+        add(
+            "spike_map_write:" + ("dram" if m.spikes_in_dram else "glb_write"),
+            math.ceil(layer.neurons / 8),
+        )
     spill = m.spilled_state_bytes_per_timestep
     if spill:
         if m.state_in_dram:
@@ -141,6 +144,7 @@ def _traffic(program, layer, ref: ReferenceResult) -> dict[str, np.ndarray]:
 def _layer_actions(program, layer, ref: ReferenceResult) -> dict[Action, np.ndarray]:
     """Counted actions of each layer-timestep (sec. 8), ``(S, T)`` counts per :data:`Action`."""
     from atsnn.psn import is_psn_layer, k_of
+
     hw = program.hardware
     n = hw.numeric
     name = layer.name
@@ -177,7 +181,10 @@ def _layer_actions(program, layer, ref: ReferenceResult) -> dict[Action, np.ndar
         k = k_of(layer)
         h_bits = n.membrane_bits + n.psn_tap_bits + (math.ceil(math.log2(k)) if k > 1 else 0)
         for rw in ("read", "write"):
-            count((mem_bucket, mem, rw, None), ones * N * (acc_b + (k - 1) * math.ceil(n.membrane_bits / 8)))
+            count(
+                (mem_bucket, mem, rw, None),
+                ones * N * (acc_b + (k - 1) * math.ceil(n.membrane_bits / 8)),
+            )
         count((logic_bucket, "logic", "add", n.accumulator_bits), ones * N)
         count((logic_bucket, "logic", "compare", n.membrane_bits), ones * 2 * N)
         count((logic_bucket, "logic", "mul", max(n.membrane_bits, n.psn_tap_bits)), ones * k * N)
@@ -217,8 +224,10 @@ def reference_costs(program, ref: ReferenceResult, costs: CostTable) -> Referenc
         for kind, b in kinds.items():
             by[kind.split(":")[1]] = by[kind.split(":")[1]] + b
         glb = by["glb_read"] + by["glb_write"]
-        transfer = np.maximum(np.ceil(glb / mem.glb_bandwidth_bytes_per_cycle),
-                              np.ceil(by["dram"] / mem.dram_bandwidth_bytes_per_cycle))
+        transfer = np.maximum(
+            np.ceil(glb / mem.glb_bandwidth_bytes_per_cycle),
+            np.ceil(by["dram"] / mem.dram_bandwidth_bytes_per_cycle),
+        )
         compute = ref.compute_cycles[l.name]
         stall = np.maximum(0, transfer - compute)
         overhead = 0 if l.mapping.unit == "at" else hw.cycles.layer_overhead
@@ -226,15 +235,27 @@ def reference_costs(program, ref: ReferenceResult, costs: CostTable) -> Referenc
         acts[("glb", "glb", "read", None)] = by["glb_read"]
         acts[("glb", "glb", "write", None)] = by["glb_write"]
         acts[("dram", "dram", "move", None)] = by["dram"]
-        out[l.name] = LayerCosts(glb_read_bytes=by["glb_read"], glb_write_bytes=by["glb_write"],
-                                 dram_bytes=by["dram"], traffic=kinds, stall_cycles=stall,
-                                 cycles=compute + stall + overhead, actions=acts,
-                                 energy_pj=priced(acts, costs, (S, T)))
-    load = 0 if program.input.encoding == "sequence" else math.ceil(
-        int(np.prod(program.input.shape)) * program.input.bits / 8)
-    return ReferenceCosts(layers=out, input_load_bytes=load,
-                          input_load_cycles=math.ceil(load / mem.dram_bandwidth_bytes_per_cycle),
-                          costs=costs)
+        out[l.name] = LayerCosts(
+            glb_read_bytes=by["glb_read"],
+            glb_write_bytes=by["glb_write"],
+            dram_bytes=by["dram"],
+            traffic=kinds,
+            stall_cycles=stall,
+            cycles=compute + stall + overhead,
+            actions=acts,
+            energy_pj=priced(acts, costs, (S, T)),
+        )
+    load = (
+        0
+        if program.input.encoding == "sequence"
+        else math.ceil(int(np.prod(program.input.shape)) * program.input.bits / 8)
+    )
+    return ReferenceCosts(
+        layers=out,
+        input_load_bytes=load,
+        input_load_cycles=math.ceil(load / mem.dram_bandwidth_bytes_per_cycle),
+        costs=costs,
+    )
 
 
 # --------------------------------------------------------------------------- policies (sec. 5, 8)
@@ -261,7 +282,9 @@ def atsn_exit_reference(program, u: np.ndarray, cl_init: float, tau_cl: float) -
     """ATSN exit timestep per sample: the AT unit's integer test of sec. 5 after each timestep."""
     hw = program.hardware
     S, T, _ = u.shape
-    sig, _ = at_sigma(u, exp_table(hw), exp_mult=program.at.exp_mult, d_clip=program.at.d_clip, hw=hw)
+    sig, _ = at_sigma(
+        u, exp_table(hw), exp_mult=program.at.exp_mult, d_clip=program.at.d_clip, hw=hw
+    )
     cl = cl_sequence(cl_init, tau_cl, T, hw)
     exits = np.full(S, T, dtype=np.int64)
     for s in range(S):
@@ -278,12 +301,19 @@ def _leakage_mw(program, costs: CostTable, policy: str) -> float:
     memory, two spike buffers, two multipliers, two adders, a comparator and two registers; every
     GLB bank; the DTSNN lookup table when that policy runs."""
     from atsnn.psn import has_psn
+
     hw = program.hardware
     pe = {"pe_data_memory": 1, "spike_buffer": 2, "adder16": 2, "comparator16": 3, "register16": 2}
     if has_psn(program):
         pe["multiplier16"] = 1
-    at = {"at_data_memory": 1, "spike_buffer": 2, "multiplier16": 2, "adder16": 2, "comparator16": 1,
-          "register16": 2}
+    at = {
+        "at_data_memory": 1,
+        "spike_buffer": 2,
+        "multiplier16": 2,
+        "adder16": 2,
+        "comparator16": 1,
+        "register16": 2,
+    }
     mw = hw.pe_count * sum(k * costs.leakage_mw(c) for c, k in pe.items())
     mw += hw.array.at_units * sum(k * costs.leakage_mw(c) for c, k in at.items())
     mw += hw.memory.glb_banks * costs.leakage_mw("glb_bank")
@@ -298,23 +328,34 @@ def _policy_unit_actions(program, policy: str) -> dict[Action, float]:
     C = program.output_layer.neurons
     if policy == "atsn":
         at = hw.at
-        return {("at_unit", "logic", "mul", max(at.membrane_bits, at.exp_table_value_bits)): 2 * C,
-                ("at_unit", "at_data_memory", "read_access", None): 2 * C,
-                ("at_unit", "logic", "add", at.exp_table_value_bits): 2 * C,
-                ("at_unit", "logic", "add", 32): C,
-                ("at_unit", "logic", "mul", max(at.cl_frac_bits, 32)): 2,
-                ("at_unit", "logic", "compare", 32): 1}
+        return {
+            ("at_unit", "logic", "mul", max(at.membrane_bits, at.exp_table_value_bits)): 2 * C,
+            ("at_unit", "at_data_memory", "read_access", None): 2 * C,
+            ("at_unit", "logic", "add", at.exp_table_value_bits): 2 * C,
+            ("at_unit", "logic", "add", 32): C,
+            ("at_unit", "logic", "mul", max(at.cl_frac_bits, 32)): 2,
+            ("at_unit", "logic", "compare", 32): 1,
+        }
     if policy == "dtsnn":
-        return {("at_unit", "dtsnn_lut", "read_access", None): 2 * C,
-                ("at_unit", "logic", "mul", 16): 2 * C,
-                ("at_unit", "logic", "add", 32): 2 * C,
-                ("at_unit", "logic", "compare", 32): 1}
+        return {
+            ("at_unit", "dtsnn_lut", "read_access", None): 2 * C,
+            ("at_unit", "logic", "mul", 16): 2 * C,
+            ("at_unit", "logic", "add", 32): 2 * C,
+            ("at_unit", "logic", "compare", 32): 1,
+        }
     return {}
 
 
-def reference_policy(program, ref: ReferenceResult, rc: ReferenceCosts, policy: str, *,
-                     theta: float | None = None, cl_init: float | None = None,
-                     tau_cl: float | None = None) -> ReferencePolicy:
+def reference_policy(
+    program,
+    ref: ReferenceResult,
+    rc: ReferenceCosts,
+    policy: str,
+    *,
+    theta: float | None = None,
+    cl_init: float | None = None,
+    tau_cl: float | None = None,
+) -> ReferencePolicy:
     """Exit timestep, cycles and energy per component of each inference under ``policy``."""
     hw = program.hardware
     S, T, C = ref.u.shape
@@ -339,5 +380,9 @@ def reference_policy(program, ref: ReferenceResult, rc: ReferenceCosts, policy: 
         energy["dram"][s] += rc.input_load_bytes * rc.costs.dram_pj_per_byte
     seconds = cycles / hw.system.clock_hz
     energy["leakage"] = _leakage_mw(program, rc.costs, policy) * 1e-3 * seconds * 1e12
-    predicted = np.array([int(np.argmax(ref.u[s, exits[s] - 1])) for s in range(S)], dtype=np.int64)
-    return ReferencePolicy(exit_t=exits, predicted=predicted, cycles=cycles, energy_by_component=energy)
+    predicted = np.array(
+        [int(np.argmax(ref.u[s, exits[s] - 1])) for s in range(S)], dtype=np.int64
+    )
+    return ReferencePolicy(
+        exit_t=exits, predicted=predicted, cycles=cycles, energy_by_component=energy
+    )

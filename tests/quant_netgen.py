@@ -25,21 +25,22 @@ def _ann_current(syn: FloatSynapse, src: np.ndarray) -> np.ndarray:
 
 
 def _thresholds(act: np.ndarray, mode: str) -> np.ndarray:
-    """Per output channel, the max-activation threshold of ``act`` (samples, C, ...) for ``mode``."""
+    """Per output channel, the max-activation threshold of ``act`` (samples, C, ...)."""
     c = act.shape[1]
     per = act.reshape(act.shape[0], c, -1)
     top = max(float(per.max()), 1e-3)
     if mode == "layer":
         return np.full(c, top)
-    # channel; "neuron" differs for dense layers only, where a channel is one neuron. A channel that
-    # never activates on the calibration images keeps the layer's threshold
+    # channel; "neuron" differs for dense layers only, where a channel is one neuron. A channel
+    # that never activates on the calibration images keeps the layer's threshold
     th = per.max(axis=(0, 2))
     return np.where(th > 1e-3 * top, th, top)
 
 
-def random_if_network(seed: int, calib: np.ndarray, *, mode: str = "channel",
-                      classes: int = 10) -> FloatNetwork:
-    """A random converted IF network on ``calib`` images ``(n, 1, 8, 8)`` in [0, 1] (module docstring)."""
+def random_if_network(
+    seed: int, calib: np.ndarray, *, mode: str = "channel", classes: int = 10
+) -> FloatNetwork:
+    """A random converted IF network on ``calib`` images ``(n, 1, 8, 8)`` in [0, 1] (see above)."""
     rng = np.random.default_rng(seed)
     shape: tuple[int, ...] = (1, 8, 8)
     layers: list[FloatLayer] = []
@@ -64,54 +65,87 @@ def random_if_network(seed: int, calib: np.ndarray, *, mode: str = "channel",
                 break
             if pool is not None:
                 w = w / 4.0  # sum pooling: the mean pool of the ANN
-            syn = FloatSynapse(source=src_name, op="conv2d", weight=w, input_shape=in_shape,
-                               stride=(stride, stride), padding=(pad, pad), pool=pool)
+            syn = FloatSynapse(
+                source=src_name,
+                op="conv2d",
+                weight=w,
+                input_shape=in_shape,
+                stride=(stride, stride),
+                padding=(pad, pad),
+                pool=pool,
+            )
             out_shape: tuple[int, ...] = (cout, oh, ow)
         else:
             n_in = int(np.prod(shape))
             width = int(rng.choice([4, 8, 16, 32, 64]))
             w = rng.normal(0, np.sqrt(2.0 / n_in), (width, n_in))
-            syn = FloatSynapse(source=src_name, op="dense", weight=w, input_shape=(n_in,),
-                               flatten=len(shape) > 1)
+            syn = FloatSynapse(
+                source=src_name, op="dense", weight=w, input_shape=(n_in,), flatten=len(shape) > 1
+            )
             out_shape = (width,)
         bias = rng.normal(0, 0.05, out_shape[0])
         cur = _ann_current(syn, act).reshape((act.shape[0],) + out_shape)
         cur += bias.reshape((1, -1) + (1,) * (len(out_shape) - 1))
         a = np.maximum(cur, 0.0)
         th = _thresholds(a, mode)
-        layers.append(FloatLayer(name=name, neuron="if", shape=out_shape, synapses=[syn], bias=bias,
-                                 threshold=th, v_init=np.zeros(out_shape[0])))
+        layers.append(
+            FloatLayer(
+                name=name,
+                neuron="if",
+                shape=out_shape,
+                synapses=[syn],
+                bias=bias,
+                threshold=th,
+                v_init=np.zeros(out_shape[0]),
+            )
+        )
         # the SNN's rate is a / threshold, clipped at 1: the next ANN layer sees that
         scale = th.reshape((1, -1) + (1,) * (len(out_shape) - 1))
         act = np.minimum(a / scale, 1.0)
         src_name, shape = name, out_shape
     n_in = int(np.prod(shape))
     w = rng.normal(0, np.sqrt(1.0 / n_in), (classes, n_in))
-    syn = FloatSynapse(source=src_name, op="dense", weight=w, input_shape=(n_in,), flatten=len(shape) > 1)
+    syn = FloatSynapse(
+        source=src_name, op="dense", weight=w, input_shape=(n_in,), flatten=len(shape) > 1
+    )
     logits = _ann_current(syn, act).reshape(act.shape[0], classes)
     bias = np.zeros(classes)
     for _ in range(50):  # class balance: lower the bias of classes that win too often
         wins = np.bincount((logits + bias).argmax(axis=1), minlength=classes) / len(logits)
         bias -= 0.5 * (wins - 1.0 / classes) * logits.std()
-    layers.append(FloatLayer(name="out", neuron="integrator", shape=(classes,), synapses=[syn],
-                             bias=bias, threshold=np.ones(classes), v_init=np.zeros(classes)))
+    layers.append(
+        FloatLayer(
+            name="out",
+            neuron="integrator",
+            shape=(classes,),
+            synapses=[syn],
+            bias=bias,
+            threshold=np.ones(classes),
+            v_init=np.zeros(classes),
+        )
+    )
     return FloatNetwork(name=f"q{mode}{seed}", input_shape=(1, 8, 8), layers=layers, output="out")
 
 
 def eight_bit(x: np.ndarray, input_max: float = 1.0, bits: int = 8) -> np.ndarray:
     """``x`` rounded to the input grid of ``bits`` unsigned bits over ``[0, input_max]``."""
-    top = 2 ** bits - 1
+    top = 2**bits - 1
     return np.clip(np.rint(np.asarray(x) / input_max * top), 0, top) * (input_max / top)
 
 
 def agreement_figures(net: FloatNetwork, program, x: np.ndarray, T: int = 16) -> dict[str, float]:
     """Fixed-T agreement of predictions (argmax of the output after ``T`` steps) on images ``x``:
-    ``float8`` = float network on 8-bit inputs vs on real inputs, ``fixed`` = the program vs the float
-    network on real inputs, ``fixed_vs_float8`` = the program vs the float network on 8-bit inputs."""
+    ``float8`` = float network on 8-bit inputs vs on real inputs, ``fixed`` = the program vs the
+    float network on real inputs, ``fixed_vs_float8`` = the program vs the float network on 8-bit
+    inputs."""
     from compiler.float_sim import run_float
     from hwsim.engine import simulate
+
     ref = run_float(net, x, T).u[:, -1].argmax(axis=1)
     f8 = run_float(net, eight_bit(x), T).u[:, -1].argmax(axis=1)
     fx = simulate(program, x, T=T).u[:, -1].argmax(axis=1)
-    return dict(float8=float((f8 == ref).mean()), fixed=float((fx == ref).mean()),
-                fixed_vs_float8=float((fx == f8).mean()))
+    return dict(
+        float8=float((f8 == ref).mean()),
+        fixed=float((fx == ref).mean()),
+        fixed_vs_float8=float((fx == f8).mean()),
+    )
