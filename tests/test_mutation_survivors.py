@@ -706,3 +706,61 @@ def test_conv_statistics_by_hand():
     assert st.sampled is False and st.positions_used == 6
     assert st.fanout == pytest.approx(14 / 6) and st.maxconn == pytest.approx([14 / 6])
     assert st.maxconn_any == [1.0] and st.reached == [1.0]
+
+
+def test_statistics_over_several_position_batches_and_uneven_passes_by_hand():
+    from hwsim.tables import synapse_stats
+
+    # a 1x1 conv on a 1x65 input (two batches of positions): event at position i reaches neuron i only.
+    # PE chunks [33, 32] in 2 passes: PE 0 holds 17 + 16 neurons, PE 1 16 + 16; so positions 0..16 and
+    # 33..48 reach pass 0 (33 of 65), positions 17..32 and 49..64 pass 1 (32 of 65)
+    syn = _conv_syn("conv2d", (1, 1, 65), (1, 1))
+    layer = NS(neurons=65, shape=(1, 1, 65), mapping=NS(chunk_sizes=[33, 32], passes=2))
+    st = synapse_stats(layer, syn)
+    assert st.sampled is False and st.positions_used == 65 and st.fanout == 1.0
+    for got in (st.maxconn, st.maxconn_any, st.reached):
+        assert got == pytest.approx([33 / 65, 32 / 65])
+    # two output channels on a 9x8 input (72 positions): each event reaches one neuron per channel, channel c
+    # being PE c; one pass
+    syn = NS(op="conv2d", input_shape=(1, 9, 8), stride=(1, 1), padding=(0, 0), weight=np.zeros((2, 1, 1, 1)))
+    layer = NS(neurons=144, shape=(2, 9, 8), mapping=NS(chunk_sizes=[72, 72], passes=1))
+    st = synapse_stats(layer, syn)
+    assert (st.fanout, st.maxconn, st.maxconn_any, st.reached) == (2.0, [1.0], [1.0], [2.0])
+
+
+def test_tap_pairs_and_pass_ranges_by_hand():
+    from hwsim.tables import _tap_pairs, pass_ranges
+
+    # conv, padding 1: output o reads input o - 1 + tap
+    assert [a.tolist() for a in _tap_pairs(3, 3, 1, 1, 0, False)] == [[0, 1], [1, 2]]
+    assert [a.tolist() for a in _tap_pairs(3, 3, 1, 1, 2, False)] == [[1, 2], [0, 1]]
+    # transposed, stride 2, padding 1: input i writes output 2i - 1 + tap (outputs 0..2)
+    assert [a.tolist() for a in _tap_pairs(2, 3, 2, 1, 2, True)] == [[0], [1]]
+    assert [a.tolist() for a in _tap_pairs(2, 3, 2, 1, 0, True)] == [[1], [1]]
+    r = pass_ranges(NS(mapping=NS(chunk_sizes=[5, 4], passes=2)))
+    assert [(a.tolist(), b.tolist()) for a, b in r] == [([0, 5], [3, 7]), ([3, 7], [5, 9])]
+
+
+def test_layer_tables_by_hand(monkeypatch):
+    from hwsim.tables import _table_bytes, build_layer_table
+
+    dense = NS(name="d", shape=(9,), synapses=[NS(op="dense")], mapping=NS(unit="pe", chunk_sizes=[5, 4], passes=2))
+    t = build_layer_table(dense)
+    st = t.synapses[0]
+    assert st.positional is False and t.unit == "pe"
+    assert [c.tolist() for c in st.conn] == [[[3], [2]], [[2], [2]]]  # neurons per PE slice, pass by pass
+    assert [m.tolist() for m in st.maxconn] == [[3], [2]] and [r.tolist() for r in st.reached] == [[2], [2]]
+    assert st.fanout.tolist() == [9]
+    assert _table_bytes(t) == 2 * 2 * 2 * 8  # two (2, 1) int64 arrays, counted twice
+    conv = NS(name="h", shape=(1, 2, 3), mapping=NS(unit="pe", chunk_sizes=[6], passes=1),
+              synapses=[_conv_syn("conv2d", (1, 2, 3), (1, 3), padding=(0, 1))])
+    st = build_layer_table(conv).synapses[0]
+    assert st.positional is True and st.conn[0].dtype == np.int64
+    assert st.conn[0].tolist() == [[2, 3, 2, 2, 3, 2]]  # outputs each input position reaches
+    # entries = passes x PEs x input positions = 1 x 1 x 6: exactly at the limit is allowed
+    monkeypatch.setattr("hwsim.tables.MAX_TABLE_ENTRIES", 6)
+    build_layer_table(conv)
+    monkeypatch.setattr("hwsim.tables.MAX_TABLE_ENTRIES", 5)
+    with pytest.raises(SimulationInputError) as e:
+        build_layer_table(conv)
+    assert str(e.value) == "layer 'h' is too large for the exact simulator (6 table entries); use the analytic mode"
