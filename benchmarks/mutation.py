@@ -118,6 +118,25 @@ def prepare(workdir: Path, module: str, tests: list[str], fresh: bool, rev: str 
         tomli_w.dump(cfg, f)
 
 
+#: a pytest plugin loaded in every mutmut run (``-p _mutmut_fresh_caches``): mutmut forks each mutant's worker
+#: from a process that has already run the tests, so module-level caches (the layer tables and their
+#: accounting matrices, transposed weights) would hand the child results computed by the original code
+#: and hide mutants behind them; they are emptied before every test, in the stats run too (so the map of
+#: which test reaches which function is complete)
+PLUGIN = '''"""Written by benchmarks/mutation.py: empty hwsim's module-level caches before every test."""
+import sys
+
+
+def pytest_runtest_setup(item):
+    t = sys.modules.get("hwsim.tables")
+    if t is not None:
+        t._TABLE_CACHE.clear()
+    o = sys.modules.get("hwsim.ops")
+    if o is not None:
+        o._WT_CACHE.clear()
+'''
+
+
 def results(workdir: Path) -> dict[str, str]:
     out = subprocess.run(
         [str(MUTMUT), "results", "--all", "true"], cwd=workdir, capture_output=True, text=True, check=True
@@ -200,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare(workdir, module, tests, args.fresh, args.rev, args.worktree)
         env = dict(os.environ)
         env.pop("PYTEST_ADDOPTS", None)
-        if args.deselect:
-            env["PYTEST_ADDOPTS"] = " ".join(f"--deselect={d}" for d in args.deselect)
+        (workdir / "mutants").mkdir(exist_ok=True)
+        (workdir / "mutants" / "_mutmut_fresh_caches.py").write_text(PLUGIN)
+        env["PYTEST_ADDOPTS"] = " ".join(["-p _mutmut_fresh_caches"] + [f"--deselect={d}" for d in args.deselect])
         # mutmut forks a worker per mutant from a process that has already run the tests; GNU
         # OpenMP (numba's default threading layer for the prange kernels of hwsim/ops.py) kills
         # a forked child with SIGTERM, numba's workqueue layer is fork safe
