@@ -764,3 +764,22 @@ def test_layer_tables_by_hand(monkeypatch):
     with pytest.raises(SimulationInputError) as e:
         build_layer_table(conv)
     assert str(e.value) == "layer 'h' is too large for the exact simulator (6 table entries); use the analytic mode"
+
+
+def test_statistics_with_three_uneven_passes_and_sampled_positions_by_hand():
+    from hwsim.tables import synapse_stats
+
+    # 1x1 conv on a 1x12 input; PE chunks [8, 4] in 3 passes: PE 0 holds 3 + 3 + 2 neurons, PE 1 2 + 1 + 1.
+    # Pass 0 is reached from positions 0-2 and 8-9, pass 1 from 3-5 and 10, pass 2 from 6-7 and 11
+    syn = _conv_syn("conv2d", (1, 1, 12), (1, 1))
+    layer = NS(neurons=12, shape=(1, 1, 12), mapping=NS(chunk_sizes=[8, 4], passes=3))
+    st = synapse_stats(layer, syn)
+    for got in (st.maxconn, st.maxconn_any, st.reached):
+        assert got == pytest.approx([5 / 12, 4 / 12, 3 / 12])
+    # sampled: 3 of the 7 positions of a 1x3-kernel conv (padding 1) on a 1x7 input, evenly spaced:
+    # round(linspace(0, 6, 3)) = positions 0, 3, 6, which reach 2, 3 and 2 outputs
+    syn = _conv_syn("conv2d", (1, 1, 7), (1, 3), padding=(0, 1))
+    layer = NS(neurons=7, shape=(1, 1, 7), mapping=NS(chunk_sizes=[7], passes=1))
+    st = synapse_stats(layer, syn, max_positions=3)
+    assert st.sampled is True and st.positions_used == 3
+    assert st.fanout == pytest.approx(7 / 3)
