@@ -783,3 +783,38 @@ def test_statistics_with_three_uneven_passes_and_sampled_positions_by_hand():
     st = synapse_stats(layer, syn, max_positions=3)
     assert st.sampled is True and st.positions_used == 3
     assert st.fanout == pytest.approx(7 / 3)
+
+
+def test_reference_convolutions_and_pooling_by_hand():
+    from hwsim.reference import _ref_conv, _ref_conv_transpose, _ref_pool
+
+    x = np.array([[[[1, 2], [3, 4]]]])
+    w = np.array([[[[1, 10], [100, 1000]]]])
+    # transposed, stride (2, 3): input (iy, ix) adds x * w[ky, kx] at (2 iy + ky, 3 ix + kx) of a 5 x 7 canvas
+    # ((h-1) s + k + output_padding); padding (1, 0) crops one row each side: 3 x 7
+    got = _ref_conv_transpose(x, w, (2, 3), (1, 0), (1, 2))
+    assert got.tolist() == [[[[100, 1000, 0, 200, 2000, 0, 0], [3, 30, 0, 4, 40, 0, 0],
+                              [300, 3000, 0, 400, 4000, 0, 0]]]]
+    # conv, stride (1, 2), padding (1, 0) on 1..9: out[oy] = x[oy, 0] + 10 x[oy, 1] + 100 x[oy+1, 0] + 1000 x[oy+1, 1]
+    x3 = np.arange(1, 10).reshape(1, 1, 3, 3)
+    assert _ref_conv(x3, w, (1, 2), (1, 0)).tolist() == [[[[2100], [5421], [8754], [87]]]]
+    # sum pooling
+    x4 = np.arange(16).reshape(1, 1, 4, 4)
+    assert _ref_pool(x4, NS(kernel=(2, 2), stride=(2, 2), padding=(0, 0))).tolist() == [[[[10, 18], [42, 50]]]]
+    got = _ref_pool(x4, NS(kernel=(1, 2), stride=(1, 2), padding=(1, 0)))
+    assert got.tolist() == [[[[0, 0], [1, 5], [9, 13], [17, 21], [25, 29], [0, 0]]]]
+
+
+def test_reference_reach_and_pass_ranges_by_hand():
+    from hwsim.reference import _ref_pass_ranges, _ref_reach
+
+    conv = _conv_syn("conv2d", (1, 3, 3), (3, 3), padding=(1, 1))
+    # input (0, 0) reaches outputs (0, 0), (0, 1), (1, 0), (1, 1) of both output channels
+    assert _ref_reach(conv, (2, 3, 3), 0).tolist() == [0, 1, 3, 4, 9, 10, 12, 13]
+    assert _ref_reach(NS(op="dense"), (2, 3), 0).tolist() == list(range(6))
+    tconv = _conv_syn("conv_transpose2d", (1, 2, 2), (3, 3), stride=(2, 2), padding=(1, 1))
+    assert _ref_reach(tconv, (1, 3, 3), 0).tolist() == [0, 1, 3, 4]
+    assert _ref_reach(tconv, (1, 3, 3), 3).tolist() == [4, 5, 7, 8]
+    strided = _conv_syn("conv2d", (1, 4, 4), (2, 2), stride=(2, 2))
+    assert _ref_reach(strided, (1, 2, 2), 11).tolist() == [3]
+    assert _ref_pass_ranges(NS(mapping=NS(chunk_sizes=[5, 4], passes=2))) == [[(0, 3), (5, 7)], [(3, 5), (7, 9)]]
