@@ -252,6 +252,9 @@ def test_psn_update_energy_by_hand(k, h_bits, upd_logic, upd_mem):
     assert e["pe_logic"].tolist() == [5 * 17.0 + 4 * upd_logic, 17.0 + 4 * upd_logic]
     assert e["spike_buffers"].tolist() == [19.5, 1.5] and e["at_unit"].tolist() == [0.0, 0.0]
     assert set(e) == {"pe_logic", "pe_memory", "spike_buffers", "at_unit", "glb", "dram"}
+    # resident weights add a 1 B weight read (x 4 pJ) per synop
+    e = a.layer_energy(unit="pe", leak=False, subtract=False, neurons=4, weights_streamed=False, psn_k=k, **_COUNTS)
+    assert e["pe_memory"].tolist() == [5 * 40.0 + 4 * upd_mem, 40.0 + 4 * upd_mem]
 
 
 def test_at_layer_energy_by_hand():
