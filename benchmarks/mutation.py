@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import fnmatch
 import json
 import os
 import shutil
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=None, help="default build/mutation/<module>")
     ap.add_argument("--fresh", action="store_true", help="discard the previous results of this module")
     ap.add_argument("--survivors", action="store_true", help="re-test only the mutants that survived last time")
+    ap.add_argument("--only", action="append", default=[], metavar="GLOB",
+                    help="with --survivors: re-test only the survivors whose name matches (fnmatch; repeatable)")
     ap.add_argument("--report", action="store_true", help="print the last results without running")
     ap.add_argument("--diffs", action="store_true", help="print the full diff of every survivor")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary as JSON")
@@ -240,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             for names in passes:
                 if names is None:
                     names = [n for n, st in results(workdir).items() if st in ("survived", "suspicious", "no tests")]
+                    if args.only:
+                        names = [n for n in names if any(fnmatch.fnmatch(n, g) for g in args.only)]
                     if not names:
                         break
                     print(f"re-testing {len(names)} survivors", flush=True)
