@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="discard the previous results of this module")
     ap.add_argument("--survivors", action="store_true", help="re-test only the mutants that survived last time")
     ap.add_argument("--only", action="append", default=[], metavar="GLOB",
-                    help="with --survivors: re-test only the survivors whose name matches (fnmatch; repeatable)")
+                    help="run (and count) only the mutants whose name matches (fnmatch; repeatable); with "
+                         "--survivors: re-test only the matching survivors")
     ap.add_argument("--report", action="store_true", help="print the last results without running")
     ap.add_argument("--diffs", action="store_true", help="print the full diff of every survivor")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary as JSON")
@@ -236,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         # a plain run tests every mutant without a verdict (all of them the first time; after an edit,
         # those of the changed functions); --survivors then re-tests the survivors by name, since
         # mutmut keeps the verdicts of unchanged functions even when tests were added
-        passes = [[]]
+        rc = 0
+        passes = [] if (args.survivors and args.only) else [list(args.only)]  # --only alone: just those
         if args.survivors:
             passes.append(None)
         with open(log, "w") as f:
@@ -260,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.report and (workdir / "summary.json").exists():  # the test files and revision of the last run
         last = json.loads((workdir / "summary.json").read_text())
         tests, args.rev, args.deselect = last["tests"], last.get("rev"), last.get("deselected", [])
-    res = {n: s for n, s in results(workdir).items()}
+    # the mutants counted: all of the module, or those of a run limited with --only (its "scope", kept by
+    # later --survivors and --report calls)
+    last = json.loads((workdir / "summary.json").read_text()) if (workdir / "summary.json").exists() else {}
+    scope = list(args.only) if (args.only and not args.survivors and not args.report) else last.get("scope", [])
+    res = {n: s for n, s in results(workdir).items() if not scope or any(fnmatch.fnmatch(n, g) for g in scope)}
     counts = Counter(res.values())
     total = len(res)
     killed = counts["killed"] + counts["caught by type check"]
@@ -281,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": date.today().isoformat(),
         "tests": list(tests),
         "deselected": list(args.deselect),
+        "scope": scope,
         "killed": killed,
         "survived": counts["survived"],
         "timeout": timeout,
