@@ -821,3 +821,13 @@ def test_reference_reach_and_pass_ranges_by_hand():
     strided = _conv_syn("conv2d", (1, 4, 4), (2, 2), stride=(2, 2))
     assert _ref_reach(strided, (1, 2, 2), 11).tolist() == [3]
     assert _ref_pass_ranges(NS(mapping=NS(chunk_sizes=[5, 4], passes=2))) == [[(0, 3), (5, 7)], [(3, 5), (7, 9)]]
+
+
+def test_statistics_when_the_last_position_reaches_nothing():
+    from hwsim.tables import synapse_stats
+
+    # 1x1 conv, stride 2, on a 1x4 input: positions 0 and 2 reach outputs 0 and 1, positions 1 and 3 none
+    syn = _conv_syn("conv2d", (1, 1, 4), (1, 1), stride=(1, 2))
+    layer = NS(neurons=2, shape=(1, 1, 2), mapping=NS(chunk_sizes=[2], passes=1))
+    st = synapse_stats(layer, syn)
+    assert (st.fanout, st.maxconn, st.maxconn_any, st.reached) == (0.5, [0.5], [0.5], [0.5])
