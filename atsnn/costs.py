@@ -35,6 +35,9 @@ LOGIC_KINDS = ("add", "compare", "register", "mul", "and", "shift")
 
 #: memory components the simulator charges per access (``read``/``write``)
 MEMORY_COMPONENTS = ("spike_buffer", "pe_data_memory", "at_data_memory", "dtsnn_lut", "glb")
+#: always-on components whose leakage the energy model charges (docs/hardware.md sec. 8)
+LEAKAGE_COMPONENTS = ("pe_data_memory", "spike_buffer", "adder16", "comparator16", "register16",
+                      "multiplier16", "at_data_memory", "glb_bank", "dtsnn_lut")
 
 
 @dataclass(frozen=True)
@@ -200,8 +203,9 @@ def costs_from_dict(data: dict, *, dram: str | None = None, source: str | None =
     """Validate a parsed cost-table TOML document against :class:`CostDoc` and the entry rules.
 
     Rules beyond the schema: no duplicate ``component.action``; every memory the simulator
-    charges has ``read`` and ``write`` with ``port_bytes``; the logic primitives add, compare,
-    register and mul exist; the selected DRAM technology is one of the table's.
+    charges has ``read`` and ``write`` with ``port_bytes``; every always-on component of
+    :data:`LEAKAGE_COMPONENTS` has a leakage entry; the logic primitives add, compare, register
+    and mul exist; the selected DRAM technology is one of the table's.
     """
     if not isinstance(data, dict):
         raise ConfigError("cost table must be a table", source=source)
@@ -238,6 +242,11 @@ def costs_from_dict(data: dict, *, dram: str | None = None, source: str | None =
             if energy[(comp, act)].port_bytes is None:
                 raise ConfigError(f"energy entry '{comp}.{act}' needs port_bytes",
                                   key_path=f"energy.{comp}.{act}.port_bytes", source=source)
+    for comp in LEAKAGE_COMPONENTS:
+        if comp not in leakage:
+            raise ConfigError(f"missing leakage entry '{comp}' (the energy model charges "
+                              f"{', '.join(LEAKAGE_COMPONENTS)})", key_path=f"leakage.{comp}",
+                              source=source)
     for kind in ("add", "compare", "register", "mul"):
         if not any(c == "logic" and a.startswith(kind) for (c, a) in energy):
             raise ConfigError(f"missing logic entry for '{kind}' (e.g. '{kind}16')", key_path=f"energy.logic.{kind}",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -545,6 +545,7 @@ def test_fuzzed_hardware_preset(tmp_path_factory, path, value, action):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(_leaf_paths(COST_DOC)), value=TOML_VALUES, action=ACTIONS)
+@example(path=("leakage", 2, "component"), value="0", action="set")  # a renamed leakage entry
 def test_fuzzed_cost_table(base, tmp_path_factory, path, value, action):
     """A damaged cost table is refused naming the key, or the estimate it prices is finite."""
     import math
