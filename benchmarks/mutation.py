@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(log, "w") as f:
             for names in passes:
                 if names is None:
-                    names = [n for n, st in results(workdir).items() if st in ("survived", "suspicious", "no tests")]
+                    names = [n for n, st in results(workdir).items() if st in ("survived", "suspicious", "no tests", "timeout")]
                     if args.only:
                         names = [n for n in names if any(fnmatch.fnmatch(n, g) for g in args.only)]
                     if not names:
