@@ -25,20 +25,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from atsnn.config import load_hardware  # noqa: E402
 from compiler.pipeline import compile_model  # noqa: E402
 from hwsim.datasets import digits_test_split  # noqa: E402
-from quant_netgen import THRESHOLD_MODES, agreement_figures, random_if_network  # noqa: E402
-
-
-def high_precision():
-    """12-bit weights, 24-bit membranes, the widest exact accumulator (semantics-only baseline)."""
-    return load_hardware("atsnn28").replace(
-        numeric={
-            "weight_bits": 12,
-            "membrane_bits": 24,
-            "accumulator_bits": 24,
-            "threshold_bits": 23,
-            "bias_bits": 24,
-        }
-    )
+from quant_netgen import (  # noqa: E402
+    THRESHOLD_MODES,
+    agreement_figures,
+    high_precision_hardware,
+    random_if_network,
+)  # noqa: E402
 
 
 def main() -> None:
@@ -51,7 +43,7 @@ def main() -> None:
     x = x.reshape(-1, 1, 8, 8)
     calib, test = x[:100], x[100 : 100 + args.samples]
     for preset in args.presets:
-        hw = high_precision() if preset == "high-precision" else load_hardware(preset)
+        hw = high_precision_hardware() if preset == "high-precision" else load_hardware(preset)
         rows = []
         t0 = time.perf_counter()
         for i in range(args.networks):

@@ -184,10 +184,6 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
         v_reset = int(np.clip(round(vr / scale), vmin, vmax))
     else:
         v_reset = 0
-    if clipped or bias_clipped:
-        warnings.warn(
-            f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to the integer range"
-        )
     layer = Layer(
         name=fl.name,
         neuron=fl.neuron,
@@ -203,20 +199,8 @@ def _quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input
         scale=float(scale),
         extra=dict(fl.extra),
     )
-    rep = dict(
-        layer=fl.name,
-        neuron=fl.neuron,
-        scale=float(scale),
-        threshold=thr_int,
-        leak_shift=k,
-        leak_factor=float(fl.beta),
-        leak_error=float(leak_err),
-        weights_clipped=clipped,
-        biases_clipped=bias_clipped,
-        max_accumulation=int(bound.max(initial=0)),
-        accumulator_limit=hw.accumulator_max,
-        notes=notes,
-    )
+    rep = _layer_report(fl, hw, k, leak_err, clipped, bias_clipped, bound, notes,
+                        scale=float(scale), threshold=thr_int)
     return layer, rep
 
 
@@ -309,10 +293,6 @@ def _quantize_spiking_layer(
     v_reset = (
         int(np.clip(round(fl.v_reset / float(scale_v.max())), vmin, vmax)) if one_scale else 0
     )
-    if clipped or bias_clipped:
-        warnings.warn(
-            f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to the integer range"
-        )
     per_channel = not np.all(thr_c == thr_c[0])
     layer = Layer(
         name=fl.name,
@@ -331,23 +311,10 @@ def _quantize_spiking_layer(
         thresholds=thr_c if per_channel else None,
         current_shift=shift,
     )
-    rep = dict(
-        layer=fl.name,
-        neuron=fl.neuron,
-        scale=float(scale_v.max()),
-        current_shift=shift,
-        threshold=int(thr_c.max()),
-        threshold_min=int(thr_c.min()),
-        per_channel_thresholds=bool(per_channel),
-        leak_shift=k,
-        leak_factor=float(fl.beta),
-        leak_error=float(leak_err),
-        weights_clipped=clipped,
-        biases_clipped=bias_clipped,
-        max_accumulation=int(bound.max(initial=0)),
-        accumulator_limit=hw.accumulator_max,
-        notes=notes,
-    )
+    rep = _layer_report(fl, hw, k, leak_err, clipped, bias_clipped, bound, notes,
+                        scale=float(scale_v.max()), current_shift=shift,
+                        threshold=int(thr_c.max()), threshold_min=int(thr_c.min()),
+                        per_channel_thresholds=bool(per_channel))
     return layer, rep
 
 
@@ -359,6 +326,19 @@ def channel_weight_max(syn, w: np.ndarray, c: int) -> np.ndarray:
     if a.size == 0:
         return np.zeros(c)
     return a.reshape(c, -1).max(axis=1)
+
+
+def _layer_report(fl: FloatLayer, hw: HardwareConfig, k: int, leak_err: float, clipped: int,
+                  bias_clipped: int, bound: np.ndarray, notes: list[str], **fields) -> dict[str, Any]:
+    """The quantization report row of a layer: its scale and threshold ``fields`` and the
+    leak, clipping and accumulator figures every layer reports; warns when values were clipped."""
+    if clipped or bias_clipped:
+        warnings.warn(f"layer '{fl.name}': {clipped} weights and {bias_clipped} biases clipped to "
+                      "the integer range")
+    return dict(layer=fl.name, neuron=fl.neuron, **fields, leak_shift=k, leak_factor=float(fl.beta),
+                leak_error=float(leak_err), weights_clipped=clipped, biases_clipped=bias_clipped,
+                max_accumulation=int(bound.max(initial=0)), accumulator_limit=hw.accumulator_max,
+                notes=notes)
 
 
 def folded_weights(fl: FloatLayer, thr: np.ndarray, input_scale: float) -> list[np.ndarray]:

@@ -149,3 +149,14 @@ def agreement_figures(net: FloatNetwork, program, x: np.ndarray, T: int = 16) ->
         fixed=float((fx == ref).mean()),
         fixed_vs_float8=float((fx == f8).mean()),
     )
+
+
+def high_precision_hardware():
+    """``atsnn28`` with 12-bit weights, 24-bit membranes and the widest exact accumulator: the
+    semantics-only baseline of the quantization studies."""
+    from atsnn.config import load_hardware
+
+    return load_hardware("atsnn28").replace(
+        numeric={"weight_bits": 12, "membrane_bits": 24, "accumulator_bits": 24,
+                 "threshold_bits": 23, "bias_bits": 24}
+    )

@@ -12,7 +12,12 @@ from atsnn.errors import QuantizationError
 from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
 from compiler.pipeline import compile_model
 from hwsim.datasets import digits_test_split
-from quant_netgen import THRESHOLD_MODES, agreement_figures, random_if_network
+from quant_netgen import (
+    THRESHOLD_MODES,
+    agreement_figures,
+    high_precision_hardware,
+    random_if_network,
+)
 
 HW = load_hardware("atsnn28")
 
@@ -119,15 +124,7 @@ def _distribution(hw, n=30):
 
 
 def test_high_precision_preset_sits_at_the_eight_bit_input_floor():
-    hw = HW.replace(
-        numeric={
-            "weight_bits": 12,
-            "membrane_bits": 24,
-            "accumulator_bits": 24,
-            "threshold_bits": 23,
-            "bias_bits": 24,
-        }
-    )
+    hw = high_precision_hardware()
     d = _distribution(hw)
     assert np.median(d) >= -1.0 and d.min() >= -5.0, d
 
