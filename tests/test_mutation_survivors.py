@@ -829,3 +829,36 @@ def test_statistics_when_the_last_position_reaches_nothing():
     layer = NS(neurons=2, shape=(1, 1, 2), mapping=NS(chunk_sizes=[2], passes=1))
     st = synapse_stats(layer, syn)
     assert (st.fanout, st.maxconn, st.maxconn_any, st.reached) == (0.5, [0.5], [0.5], [0.5])
+
+
+def test_accounting_matrix_by_hand():
+    from hwsim.tables import build_layer_table
+
+    dense = NS(name="d", shape=(9,), synapses=[NS(op="dense")], mapping=NS(unit="pe", chunk_sizes=[5, 4], passes=2))
+    st = build_layer_table(dense).synapses[0]
+    # event 1 cycle, synop 2 cycles. Per event: synops = fanout 9; lockstep cycles = sum over passes of
+    # (event + synop x max per PE) = (1 + 6) + (1 + 4); deliveries = PEs reached, 2 + 2.
+    counts, busy = st.accounting_matrix(1, 2)
+    assert counts.tolist() == [[9.0, 12.0, 4.0]]
+    # busy per PE: PE 0 (1 + 2 x 3) + (1 + 2 x 2) = 12, PE 1 (1 + 2 x 2) twice = 10
+    assert busy.tolist() == [[12.0, 10.0]]
+    counts, busy = st.accounting_matrix(3, 1)  # other cycle costs: recomputed, not the cached matrices
+    assert counts.tolist() == [[9.0, 3 + 3 + 3 + 2, 4.0]] and busy.tolist() == [[3 + 3 + 3 + 2, 3 + 2 + 3 + 2]]
+
+
+def test_table_cache_keeps_the_newest_table_within_its_byte_limit(monkeypatch):
+    from hwsim import tables
+
+    def layer(name, chunks):
+        syn = NS(op="dense", input_shape=(4,), stride=(1, 1), padding=(0, 0), weight=np.zeros((sum(chunks), 4)))
+        return NS(name=name, shape=(sum(chunks),), synapses=[syn], mapping=NS(unit="pe", chunk_sizes=chunks, passes=2))
+
+    a, b = layer("a", [5, 4]), layer("b", [3, 3])
+    one = tables._table_bytes(tables.build_layer_table(a))  # 2 x 2 passes x (2, 1) int64 = 64 B
+    assert one == tables._table_bytes(tables.build_layer_table(b)) == 64
+    monkeypatch.setattr(tables, "_TABLE_CACHE", tables.OrderedDict())
+    monkeypatch.setattr(tables, "TABLE_CACHE_MAX_BYTES", one)  # exactly one table fits
+    tables.build_tables(NS(layers=[a]))
+    assert list(tables._TABLE_CACHE) == [tables.table_key(a)]
+    tables.build_tables(NS(layers=[b]))  # the least recently used one goes
+    assert list(tables._TABLE_CACHE) == [tables.table_key(b)]
