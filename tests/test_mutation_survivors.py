@@ -862,3 +862,14 @@ def test_table_cache_keeps_the_newest_table_within_its_byte_limit(monkeypatch):
     assert list(tables._TABLE_CACHE) == [tables.table_key(a)]
     tables.build_tables(NS(layers=[b]))  # the least recently used one goes
     assert list(tables._TABLE_CACHE) == [tables.table_key(b)]
+
+
+def test_an_event_that_reaches_no_neuron_of_a_pass_costs_nothing():
+    from hwsim.tables import build_layer_table
+
+    # 1x1 conv, stride 2, on a 1x4 input: positions 1 and 3 reach no output (contract sec. 6: filtered at the bus)
+    layer = NS(name="s", shape=(1, 1, 2), mapping=NS(unit="pe", chunk_sizes=[2], passes=1),
+               synapses=[_conv_syn("conv2d", (1, 1, 4), (1, 1), stride=(1, 2))])
+    counts, busy = build_layer_table(layer).synapses[0].accounting_matrix(1, 2)
+    assert counts.tolist() == [[1.0, 3.0, 1.0], [0.0, 0.0, 0.0], [1.0, 3.0, 1.0], [0.0, 0.0, 0.0]]
+    assert busy.tolist() == [[3.0], [0.0], [3.0], [0.0]]
