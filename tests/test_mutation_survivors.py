@@ -873,3 +873,28 @@ def test_an_event_that_reaches_no_neuron_of_a_pass_costs_nothing():
     counts, busy = build_layer_table(layer).synapses[0].accounting_matrix(1, 2)
     assert counts.tolist() == [[1.0, 3.0, 1.0], [0.0, 0.0, 0.0], [1.0, 3.0, 1.0], [0.0, 0.0, 0.0]]
     assert busy.tolist() == [[3.0], [0.0], [3.0], [0.0]]
+
+
+def test_reference_edges_by_hand():
+    from hwsim.reference import _ref_conv_transpose, _ref_pool, _ref_reach, cl_sequence, integrator_update, \
+        neuron_update
+
+    x = np.array([[[[1, 2], [3, 4]]]])
+    w = np.array([[[[1, 10], [100, 1000]]]])
+    # transposed, stride (2, 1), padding (0, 1), output padding (1, 0): a 5 x 3 canvas, columns 1..1 kept
+    assert _ref_conv_transpose(x, w, (2, 1), (0, 1), (1, 0)).tolist() == [[[[12], [1200], [34], [3400], [0]]]]
+    # stride 1: the full 3 x 3 correlation of the two 2 x 2 arrays
+    assert _ref_conv_transpose(x, w, (1, 1), (0, 0), (0, 0)).tolist() == [[[[1, 12, 20], [103, 1234, 2040],
+                                                                            [300, 3400, 4000]]]]
+    # 2 x 2 sum pooling with stride 1 on 0..8
+    x3 = np.arange(9).reshape(1, 1, 3, 3)
+    assert _ref_pool(x3, NS(kernel=(2, 2), stride=(1, 1), padding=(0, 0))).tolist() == [[[[8, 12], [20, 24]]]]
+    # a 1 x 3 kernel (padding (0, 1)) on a 2 x 3 input: input (1, 0) reaches outputs (1, 0) and (1, 1) only
+    assert _ref_reach(_conv_syn("conv2d", (1, 2, 3), (1, 3), padding=(0, 1)), (1, 2, 3), 3).tolist() == [3, 4]
+    assert cl_sequence(0.5, 0.75, 2, _small_hw()).dtype == np.int64
+    # saturation counts only values beyond the range: exactly at the limit is not a clamp
+    kw = dict(threshold=32767, leak_shift=0, reset="subtract", v_reset=0, comparator=">", vmin=-32768, vmax=32767)
+    _, _, hi, lo = neuron_update(np.array([32766, -32767]), np.array([1, -1]), 0, **kw)
+    assert hi.tolist() == [False, False] and lo.tolist() == [False, False]
+    u, hi, lo = integrator_update(np.array([10, -10]), np.array([-3, 2]), 0, leak_shift=0, umin=-8, umax=7)
+    assert u.tolist() == [7, -8] and hi.tolist() == [False, False] and lo.tolist() == [False, False]
