@@ -632,8 +632,11 @@ def test_exp_table_and_constants_by_hand():
     assert exp_constants(hw, 1.0) == (88080384, 12)
     assert exp_constants(hw, 0.5, 2.0) == (88080384, 12)
     assert exp_constants(hw, 0.1) == (8808038, 121)  # 63 * 2**24 / 8808038 = 120.0000054
-    with pytest.raises(ValueError, match="output scale too small for the exp-table index multiplier"):
+    with pytest.raises(ValueError) as e:
         exp_constants(hw, 1e-9)
+    assert str(e.value) == "output scale too small for the exp-table index multiplier"
+    # exp_mult = 1 is the smallest allowed: d_clip = 63 * 2**24
+    assert exp_constants(hw, 1 / (5.25 * 2 ** 24)) == (1, 63 * 2 ** 24)
 
 
 def test_at_sigma_confidence_and_exit_by_hand():
@@ -898,3 +901,22 @@ def test_reference_edges_by_hand():
     assert hi.tolist() == [False, False] and lo.tolist() == [False, False]
     u, hi, lo = integrator_update(np.array([10, -10]), np.array([-3, 2]), 0, leak_shift=0, umin=-8, umax=7)
     assert u.tolist() == [7, -8] and hi.tolist() == [False, False] and lo.tolist() == [False, False]
+
+
+def test_at_sigma_table_end_fraction_and_batched_winner_by_hand():
+    from hwsim.reference import at_sigma, exp_table
+
+    hw = _small_hw()  # E = 64, F = 8, exp_scale_bits = 16
+    table = np.arange(64, 0, -1)  # T[j] = 64 - j: a table whose tail is not flat
+    # exp_mult = 2**24: idx = d << 8, so j = d and f = 0: sigma = T[d] below j = E - 1 = 63, else 0
+    u = np.array([100, 39, 38, 37, 30])  # d = 0, 61, 62, 63, 70
+    sig, _ = at_sigma(u, table, exp_mult=1 << 24, d_clip=1000, hw=hw)
+    assert sig.tolist() == [64, 3, 2, 0, 0]
+    # an odd fraction: exp_mult = 344064 = 5.25 x 2**16, d = 1: idx = 5, j = 0, f = 5:
+    # 32768 - ((32768 - 27085) x 5 >> 8) = 32768 - 110
+    sig, _ = at_sigma(np.array([1, 0]), exp_table(hw), exp_mult=344064, d_clip=1000, hw=hw)
+    assert sig.tolist() == [32768, 32658]
+    # (S, T, C) membranes: the winner is taken over the classes (last axis)
+    u3 = np.array([[[0, 5, 1], [7, 0, 0]], [[1, 1, 2], [0, 3, 3]]])
+    _, win = at_sigma(u3, exp_table(hw), exp_mult=88080384, d_clip=12, hw=hw)
+    assert win.tolist() == [[1, 0], [2, 1]]
