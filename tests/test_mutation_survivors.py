@@ -920,3 +920,22 @@ def test_at_sigma_table_end_fraction_and_batched_winner_by_hand():
     u3 = np.array([[[0, 5, 1], [7, 0, 0]], [[1, 1, 2], [0, 3, 3]]])
     _, win = at_sigma(u3, exp_table(hw), exp_mult=88080384, d_clip=12, hw=hw)
     assert win.tolist() == [[1, 0], [2, 1]]
+
+
+def test_run_batches_allocates_the_records_and_walks_the_batches():
+    from hwsim.engine import LAYER_FIELDS, run_batches
+
+    p = _two()
+    calls = []
+
+    def run_batch(program, hw, action, tables, weights32, xq, T, u, rec, busy, busy_norm, b0, b1):
+        calls.append((b0, b1, xq.shape[0], u.shape[0], weights32[("h", 0)].dtype))
+
+    u, rec, busy, busy_norm = run_batches(p, p.hardware, None, None, np.zeros((5, 2)), 3, 2, run_batch,
+                                          progress=False, desc="d", extra_fields=(("tap", np.int32),))
+    assert calls == [(0, 2, 2, 2, np.float32), (2, 4, 2, 2, np.float32), (4, 5, 1, 1, np.float32)]
+    assert u.shape == (5, 3, 2) and u.dtype == np.int64 and not u.any()
+    for name in ("h", "o"):  # the extra field comes after the counters, zeros of its own dtype
+        assert rec[name]["tap"].dtype == np.int32 and rec[name]["tap"].shape == (5, 3) and not rec[name]["tap"].any()
+        assert list(rec[name])[len(LAYER_FIELDS)] == "tap"
+        assert busy_norm[name] == 0.0
