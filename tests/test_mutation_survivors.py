@@ -939,3 +939,67 @@ def test_run_batches_allocates_the_records_and_walks_the_batches():
         assert rec[name]["tap"].dtype == np.int32 and rec[name]["tap"].shape == (5, 3) and not rec[name]["tap"].any()
         assert list(rec[name])[len(LAYER_FIELDS)] == "tap"
         assert busy_norm[name] == 0.0
+
+
+# ---------------------------------------------------------------------------- compiler/nir_import.py helpers
+def test_nir_import_array_pair_and_finite_checks():
+    from compiler.nir_import import NirImportError, _arr, _check_finite, _pair
+
+    assert _arr([1, 2]).dtype == np.float64
+    assert _pair(3, "stride", "c1") == (3, 3) and _pair([2, 5], "stride", "c1") == (2, 5)
+    assert _pair(np.array([2.0, 5.0]), "stride", "c1") == (2, 5)
+    with pytest.raises(NirImportError) as e:
+        _pair([1, 2, 3], "stride", "c1")
+    assert str(e.value) == "node 'c1': stride must be an int or a pair, not [1, 2, 3]"
+    assert _check_finite("n", "bias", [1, 2]).tolist() == [1.0, 2.0]
+    for bad, word in ((np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "inf")):
+        with pytest.raises(NirImportError) as e:
+            _check_finite("n", "bias", [1.0, bad])
+        assert str(e.value) == f"node 'n': bias contains {word}"
+
+
+def test_nir_import_per_channel_parameters():
+    from compiler.nir_import import NirImportError, _per_channel
+
+    shape = (2, 1, 3)  # two channels of three neurons
+    assert _per_channel("n", "v_threshold", 1.5, shape).tolist() == [1.5, 1.5]
+    assert _per_channel("n", "v_threshold", [1.0, 2.0], shape).tolist() == [1.0, 2.0]
+    assert _per_channel("n", "v_threshold", [1, 1, 1, 4, 4, 4], shape).tolist() == [1.0, 4.0]
+    with pytest.raises(NirImportError) as e:
+        _per_channel("n", "v_threshold", [1, 2, 3], shape)
+    assert str(e.value) == "node 'n': v_threshold has 3 values, expected 1, 2 or 6 for shape (2, 1, 3)"
+    with pytest.raises(NirImportError) as e:
+        _per_channel("n", "v_threshold", [1, 1, 2, 4, 4, 4], shape)
+    assert str(e.value) == "node 'n': v_threshold differs within a channel; the PE needs one value per channel"
+    with pytest.raises(NirImportError) as e:
+        _per_channel("n", "v_threshold", [1.0, np.nan], shape)
+    assert str(e.value) == "node 'n': v_threshold contains NaN"
+
+
+def test_nir_import_output_shapes_pytorch_semantics():
+    from compiler.nir_import import NirImportError, _pool_out, conv_out_shape
+
+    # pooling (h + 2p - k) // s + 1 per axis
+    assert _pool_out((3, 7, 9), (3, 2), (2, 3), (1, 0), "p") == (3, 4, 3)
+    assert _pool_out((1, 2, 2), (2, 2), (1, 1), (0, 0), "p") == (1, 1, 1)  # exactly one output is fine
+    for shape in ((1, 1, 4), (1, 4, 1)):
+        with pytest.raises(NirImportError) as e:
+            _pool_out(shape, (2, 2), (1, 1), (0, 0), "p")
+        assert str(e.value) == f"node 'p': pooling (2, 2) on input {shape} gives an empty output"
+    # conv: cout = weight[0]; transposed: cout = weight[1], (h - 1) s - 2p + k + output_padding
+    assert conv_out_shape((2, 7, 9), (5, 2, 3, 2), (2, 3), (1, 0)) == (5, 4, 3)
+    assert conv_out_shape((2, 3, 4), (2, 6, 3, 2), (2, 3), (1, 0), transposed=True, output_padding=(1, 2)) == (6, 6, 13)
+
+
+def test_nir_import_graph_order_version_and_text():
+    from compiler.nir_import import NirImportError, _text, _toposort, _version_tuple
+
+    assert _toposort(["c", "a", "b", "d"], [("a", "b"), ("b", "d"), ("c", "d")]) == ["a", "c", "b", "d"]
+    with pytest.raises(NirImportError) as e:
+        _toposort(["a", "b", "c"], [("a", "b"), ("b", "c"), ("c", "b")])
+    assert str(e.value) == "graph has a recurrent cycle through nodes 'b', 'c'; only feed-forward graphs are supported"
+    assert _version_tuple(None) is None and _version_tuple("") is None
+    assert _version_tuple("1.0.6") == (1, 0, 6) and _version_tuple("2") == (2, 0, 0)
+    assert _version_tuple("1.0.6.dev2") == (1, 0, 6)  # the first three parts
+    assert _text(b"snntorch") == "snntorch" and _text(np.array(b"norse")) == "norse" and _text(np.array("x")) == "x"
+    assert _text(3) == "3"
