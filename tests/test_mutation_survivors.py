@@ -981,6 +981,7 @@ def test_nir_import_output_shapes_pytorch_semantics():
 
     # pooling (h + 2p - k) // s + 1 per axis
     assert _pool_out((3, 7, 9), (3, 2), (2, 3), (1, 0), "p") == (3, 4, 3)
+    assert _pool_out((3, 8, 9), (3, 2), (2, 3), (1, 2), "p") == (3, 4, 4)  # (8 + 2 - 3) // 2 + 1, (9 + 4 - 2) // 3 + 1
     assert _pool_out((1, 2, 2), (2, 2), (1, 1), (0, 0), "p") == (1, 1, 1)  # exactly one output is fine
     for shape in ((1, 1, 4), (1, 4, 1)):
         with pytest.raises(NirImportError) as e:
@@ -989,6 +990,7 @@ def test_nir_import_output_shapes_pytorch_semantics():
     # conv: cout = weight[0]; transposed: cout = weight[1], (h - 1) s - 2p + k + output_padding
     assert conv_out_shape((2, 7, 9), (5, 2, 3, 2), (2, 3), (1, 0)) == (5, 4, 3)
     assert conv_out_shape((2, 3, 4), (2, 6, 3, 2), (2, 3), (1, 0), transposed=True, output_padding=(1, 2)) == (6, 6, 13)
+    assert conv_out_shape((2, 3, 4), (2, 6, 3, 2), (2, 3), (1, 1), transposed=True, output_padding=(1, 2)) == (6, 6, 11)
 
 
 def test_nir_import_graph_order_version_and_text():
@@ -1001,5 +1003,6 @@ def test_nir_import_graph_order_version_and_text():
     assert _version_tuple(None) is None and _version_tuple("") is None
     assert _version_tuple("1.0.6") == (1, 0, 6) and _version_tuple("2") == (2, 0, 0)
     assert _version_tuple("1.0.6.dev2") == (1, 0, 6)  # the first three parts
+    assert _version_tuple("1.10.2") == (1, 10, 2) and _version_tuple("2.dev") == (2, 0, 0)  # no digits: 0
     assert _text(b"snntorch") == "snntorch" and _text(np.array(b"norse")) == "norse" and _text(np.array("x")) == "x"
     assert _text(3) == "3"
