@@ -1006,3 +1006,45 @@ def test_nir_import_graph_order_version_and_text():
     assert _version_tuple("1.10.2") == (1, 10, 2) and _version_tuple("2.dev") == (2, 0, 0)  # no digits: 0
     assert _text(b"snntorch") == "snntorch" and _text(np.array(b"norse")) == "norse" and _text(np.array("x")) == "x"
     assert _text(3) == "3"
+
+
+class IF:  # stand-ins for nir.IF / nir.LIF: the importer reads the type name and r, tau
+    def __init__(self, r):
+        self.r = np.asarray(r, dtype=float)
+
+
+class LIF:
+    def __init__(self, tau, r):
+        self.tau, self.r = np.asarray(tau, dtype=float), np.asarray(r, dtype=float)
+
+
+def test_nir_import_dt_choice():
+    from compiler.nir_import import NirImportError, _choose_dt
+
+    def err(*a, **k):
+        with pytest.raises(NirImportError) as e:
+            _choose_dt(*a, **k)
+        return str(e.value)
+
+    # an explicit dt wins: a positive finite number
+    assert _choose_dt({"a": IF([4.0])}, 0.5, "w") == 0.5 and _choose_dt({}, "0.25", "w") == 0.25
+    assert err({}, "x", "w") == "dt must be 'auto' or a positive number, not 'x'"
+    for bad in (0, -1.0, float("inf"), float("nan")):
+        assert err({}, bad, "w") == f"dt must be a positive number, not {bad!r}"
+    # then the writer's convention, then the NIR rule r * dt = 1 (IF) or dt * r / tau = 1 (LIF)
+    assert _choose_dt({"a": IF([4.0])}, "auto", "w", NS(dt=0.01)) == 0.01
+    assert _choose_dt({"a": IF([4.0, 4.0])}, "auto", "w", NS(dt=None)) == 0.25
+    assert _choose_dt({"a": IF([4.0])}, None, "w") == 0.25
+    assert _choose_dt({"l": LIF([0.02], [2.0])}, "auto", "w") == pytest.approx(0.01)
+    assert _choose_dt({"l": LIF([0.02], [2.0]), "a": IF([4.0])}, "auto", "w") == 0.25  # IF first
+    assert _choose_dt({"x": object()}, "auto", "w") == 1.0 and _choose_dt({}, "auto", "w") == 1.0
+    # within a relative 1e-5 the values agree
+    assert _choose_dt({"a": IF([4.0]), "b": IF([4.00001])}, "auto", "w") == 0.25
+    assert err({"a": IF([4.0]), "b": IF([4.001])}, "auto", "w") == (
+        "w: no single dt gives r*dt = 1 for nodes 'a', 'b'; pass --dt (the writer's time step in seconds)")
+    assert err({"l": LIF([0.02], [2.0]), "m": LIF([0.04], [2.0])}, "auto", "w") == (
+        "w: no single dt gives dt*r/tau = 1 for nodes 'l', 'm'; pass --dt (the writer's time step in seconds)")
+    assert err({"a": IF([4.0]), "z": IF([0.0])}, "auto", "w") == (
+        "w: node 'z': cannot choose dt automatically (r or tau not positive); pass --dt")
+    assert err({"l": LIF([-0.02], [2.0])}, "auto", "w") == (
+        "w: node 'l': cannot choose dt automatically (r or tau not positive); pass --dt")
