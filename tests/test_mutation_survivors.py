@@ -1048,3 +1048,91 @@ def test_nir_import_dt_choice():
         "w: node 'z': cannot choose dt automatically (r or tau not positive); pass --dt")
     assert err({"l": LIF([-0.02], [2.0])}, "auto", "w") == (
         "w: node 'l': cannot choose dt automatically (r or tau not positive); pass --dt")
+
+
+class I:  # noqa: E742 - nir.I, nir.LI, nir.Conv2d, ... stand-ins (the importer reads the type name)
+    def __init__(self, r):
+        self.r = np.asarray(r, dtype=float)
+
+
+class LI(LIF):
+    pass
+
+
+class Conv2d:
+    def __init__(self, weight_shape, input_shape=None, transposed=False):
+        self.weight, self.input_shape = np.zeros(weight_shape), input_shape
+        self.metadata = {"transposed": True} if transposed else {}
+
+
+class Affine:
+    def __init__(self, weight_shape):
+        self.weight = np.zeros(weight_shape)
+
+
+class Linear(Affine):
+    pass
+
+
+class AvgPool2d:
+    pass
+
+
+class Input:
+    def __init__(self, shape=None):
+        self.input_type = {"input": None if shape is None else np.array(shape)}
+
+
+class Other:
+    def __init__(self, shape):
+        self.input_type = {"input": np.array(shape)}
+
+
+def test_nir_import_dt_choice_node_kinds_and_edges():
+    from compiler.nir_import import NirImportError, _choose_dt
+
+    assert _choose_dt({"a": I([5.0])}, "auto", "w") == 0.2 and _choose_dt({"l": LI([0.3], [3.0])}, "auto", "w") == \
+        pytest.approx(0.1)
+    for nodes in ({"a": IF([np.inf])}, {"l": LIF([0.0], [2.0])}):  # dt = 0 is not positive either
+        with pytest.raises(NirImportError, match="cannot choose dt automatically"):
+            _choose_dt(nodes, "auto", "w")
+    with pytest.raises(NirImportError, match="no single dt"):  # no absolute tolerance for tiny time steps
+        _choose_dt({"a": IF([1e9]), "b": IF([2e9])}, "auto", "w")
+
+
+def test_nir_import_drops_batch_dimensions():
+    from compiler.nir_import import _drop_batch
+
+    def drop(shape, consumer):
+        return _drop_batch(shape, {"i": Input(), "c": consumer}, "i", [("x", "y"), ("i", "c")])
+
+    conv = Conv2d((4, 2, 3, 3))
+    assert drop((1, 2, 5, 5), conv) == ((2, 5, 5), 1)  # down to (C, H, W) before a conv or pooling
+    assert drop((1, 1, 2, 5, 5), conv) == ((2, 5, 5), 2)
+    assert drop((2, 5, 5), conv) == ((2, 5, 5), 0)
+    assert drop((2, 3, 4, 4), conv) == ((2, 3, 4, 4), 0)  # a leading 2 is not a batch
+    assert drop((1, 3, 4, 4), AvgPool2d()) == ((3, 4, 4), 1)
+    dense = Affine((4, 10))  # fan-in 10
+    assert drop((1, 10), dense) == ((10,), 1) and drop((1, 1, 10), dense) == ((10,), 2)
+    assert drop((1, 2, 5), dense) == ((2, 5), 1) and drop((1, 2, 5), Linear((4, 10))) == ((2, 5), 1)
+    assert drop((1, 7, 10), dense) == ((10,), 2)  # Rockpool's (1, T, n) sample: the last axis
+    assert drop((3, 10), dense) == ((3, 10), 0) and drop((10,), dense) == ((10,), 0)
+    assert _drop_batch((1, 10), {"i": Input()}, "i", []) == ((1, 10), 0)  # no consumer
+
+
+def test_nir_import_input_shape():
+    from compiler.nir_import import NirImportError, _input_shape
+
+    def shape(inp, consumer=None):
+        nodes = {"i": inp} if consumer is None else {"i": inp, "c": consumer}
+        return _input_shape(nodes, "i", [("x", "y"), ("i", "c")] if consumer is not None else [], "w")
+
+    assert shape(Input([2, 5, 5])) == (2, 5, 5)
+    # inferred from the first consumer: a conv's input channels (weight[1], or weight[0] when transposed)
+    assert shape(Input(), Conv2d((3, 4, 3, 3), input_shape=(5, 6))) == (4, 5, 6)
+    assert shape(Input([]), Conv2d((3, 4, 3, 3), input_shape=(5, 6), transposed=True)) == (3, 5, 6)
+    assert shape(Input(), Affine((4, 10))) == (10,) and shape(Input(), Linear((4, 7))) == (7,)
+    assert shape(Input(), Other([9])) == (9,)  # the consumer's own input_type
+    with pytest.raises(NirImportError) as e:
+        shape(Input(), AvgPool2d())
+    assert str(e.value) == "w: cannot determine the shape of Input node 'i'; give it an input_type"
