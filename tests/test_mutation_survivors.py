@@ -1136,3 +1136,34 @@ def test_nir_import_input_shape():
     with pytest.raises(NirImportError) as e:
         shape(Input(), AvgPool2d())
     assert str(e.value) == "w: cannot determine the shape of Input node 'i'; give it an input_type"
+
+
+class SumPool2d:
+    pass
+
+
+class Bare:  # a node without input_type / metadata attributes
+    pass
+
+
+def test_nir_import_batch_and_shape_edges():
+    from compiler.nir_import import NirImportError, _drop_batch, _input_shape
+
+    def drop(shape, consumer):
+        return _drop_batch(shape, {"i": Input(), "c": consumer}, "i", [("i", "c")])
+
+    assert drop((1, 3, 4, 4), SumPool2d()) == ((3, 4, 4), 1)
+    assert drop((1, 10), Affine((10,))) == ((1, 10), 0)  # a 1-D weight gives no fan-in to match
+    assert drop((1, 1), Affine((4, 1))) == ((1,), 1)  # one input neuron: a single axis is kept
+
+    def shape(inp, consumer):
+        return _input_shape({"i": inp, "c": consumer}, "i", [("i", "c")], "w")
+
+    assert _input_shape({"i": Input([10])}, "i", [], "w") == (10,)  # a one-element input_type
+    assert shape(Bare(), Affine((4, 10))) == (10,)
+    conv = Conv2d((3, 4, 3, 3), input_shape=(5, 6))
+    del conv.metadata
+    assert shape(Input(), conv) == (4, 5, 6)
+    for consumer in (Other([]), Input()):  # an empty or missing input_type on the consumer says nothing
+        with pytest.raises(NirImportError, match="cannot determine the shape of Input node 'i'"):
+            shape(Input(), consumer)
