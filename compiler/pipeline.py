@@ -69,9 +69,7 @@ def compile_model(
     from atsnn.ilif import network_T
 
     ilif = network_T(layers)
-    if (
-        ilif is not None
-    ):  # iLIF: the output exists only after all T steps (docs/hardware.md sec. 10)
+    if ilif is not None:  # iLIF: the output exists only after all T steps (sec. 10)
         early_exit = False
     at = None
     if early_exit:
@@ -127,8 +125,8 @@ def compile_model(
             f"{AGREEMENT_MAX_WEIGHTS}; compare with 'atsnn simulate' on real data"
         )
     elif net.input_encoding in ("direct", "sequence") and measure:
-        x_check, source = check_inputs(net, program, calib, input_max)
-        report["agreement_inputs"] = source
+        x_check, check_source = check_inputs(net, program, calib, input_max)
+        report["agreement_inputs"] = check_source
         report["agreement"] = agreement(net, program, x_check)
         lost = agreement_warnings(report["agreement"], net.output)
         if lost:

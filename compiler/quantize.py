@@ -114,9 +114,7 @@ def quantize_network(
                 input_scale,
                 current_max=None if psn_currents is None else psn_currents[fl.name],
             )
-        elif (
-            layer_params(fl) is not None
-        ):  # iLIF layer or doubling output integrator (docs/hardware.md sec. 10)
+        elif layer_params(fl) is not None:  # iLIF layer or doubling output integrator (sec. 10)
             from compiler.ilif import quantize_layer
 
             layer, rep = quantize_layer(fl, net, hw, input_scale)
