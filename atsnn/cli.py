@@ -15,7 +15,7 @@ import sys
 from atsnn.errors import AtsnnError
 
 #: modules that contribute sub-commands, in help order
-COMMAND_MODULES = ("compiler.cli", "hwsim.cli", "atsnn.report.cli", "rtl.cli", "workloads.cli",
+COMMAND_MODULES = ("atsnn.compiler.cli", "atsnn.hwsim.cli", "atsnn.report.cli", "atsnn.rtl.cli", "atsnn.workloads.cli",
                    "atsnn.sweep.cli")
 
 

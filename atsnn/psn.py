@@ -8,7 +8,7 @@ currents and fires when a k-tap FIR over them and the current input reaches the 
     S[t] = (H[t] >= V_th)
 
 The layer carries ``extra["psn"] = {"mode": "sliding", "k": k, "taps": [W_0, ..., W_{k-1}]}``
-(float taps in a :class:`compiler.ir.FloatLayer`, integers plus ``"shift"`` in a compiled
+(float taps in a :class:`atsnn.compiler.ir.FloatLayer`, integers plus ``"shift"`` in a compiled
 :class:`atsnn.program.Layer`); the threshold is the layer's ordinary threshold. Integer
 semantics, mapping, cycles and energy: docs/hardware.md sec. 11. The full and the masked PSN
 (seed 002 eq. 9-13) tie their weights to absolute time steps of a trained T (a T x T matrix) and

@@ -1,9 +1,9 @@
 """Speed of hwsim (full cycle and energy accounting) against a functional-only float SNN forward pass.
 
-Both run in one process on the same inputs: (a) ``hwsim.engine.simulate`` and
+Both run in one process on the same inputs: (a) ``atsnn.hwsim.engine.simulate`` and
 (b) the float SNN of the same network, in PyTorch on the CPU when the ``torch``
-extra is installed (``compiler.float_sim_torch``), else numpy float32 with the
-same im2col GEMM (``compiler.float_sim.run_float``). Prints inferences/s,
+extra is installed (``atsnn.compiler.float_sim_torch``), else numpy float32 with the
+same im2col GEMM (``atsnn.compiler.float_sim.run_float``). Prints inferences/s,
 synaptic events/s and the ratio of times (a)/(b), for the digits CNN and a
 VGG16 CIFAR-10 topology at T = 4 (VGG16 also at steady state: per-inference cost and
 per-call setup from two input counts), and the peak memory of a VGG16 run for two
@@ -31,13 +31,13 @@ def _float_forward(net, x, baseline="auto", repeats=1):
         if baseline == "numpy":
             raise ImportError
         import torch
-        from compiler.float_sim_torch import run_float_torch as run
+        from atsnn.compiler.float_sim_torch import run_float_torch as run
         backend = f"torch {torch.__version__}"
         run(net, x[:2], T)  # warm-up
     except ImportError:
         if baseline == "torch":
             raise SystemExit("error: --baseline torch needs PyTorch (pip install -e '.[torch]')") from None
-        from compiler.float_sim import run_float
+        from atsnn.compiler.float_sim import run_float
         run, backend = (lambda n, xx, t: run_float(n, xx, t)), "numpy float32"
     return _median_time(lambda: run(net, x, T), repeats), backend
 
@@ -58,8 +58,8 @@ def bench(name, net, x, batch, baseline="auto", repeats=1):
     """One ``simulate`` call on all of ``x`` against the float SNN on the same inputs; each side's time is
     the median of ``repeats`` calls after a two-input warm-up (the first full-size call of either side
     pays one-off costs, e.g. allocator growth and thread pools; ``repeats`` = 1 times that call alone)."""
-    from compiler.pipeline import compile_model
-    from hwsim.engine import simulate
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.engine import simulate
     program = compile_model(net)
     simulate(program, x[:2], T=T)  # warm-up (Numba compile / cache load)
     traces = []
@@ -80,8 +80,8 @@ def steady_state(name, net, images, sizes, batch, baseline="auto"):
     Each side runs ``sizes[0]`` and ``sizes[1]`` inputs; the slope of time over inputs is the per-inference
     cost of a long run (what 10,000 inputs cost), the intercept the per-call setup (hwsim: connectivity
     tables and the weight layouts of its kernels, made once per ``simulate`` call)."""
-    from compiler.pipeline import compile_model
-    from hwsim.engine import simulate
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.engine import simulate
     program = compile_model(net)
     xs = [images(n) for n in sizes]
     simulate(program, xs[0][:2], T=T)  # warm-up
@@ -106,8 +106,8 @@ def memory(program, images, sizes=(16, 64)):
     (inputs themselves included: float64 CIFAR-size images, 24.6 KB each)."""
     import tracemalloc
 
-    from hwsim import tables
-    from hwsim.engine import simulate
+    from atsnn.hwsim import tables
+    from atsnn.hwsim.engine import simulate
     peaks = []
     for n in sizes:
         x = images(n)
@@ -132,17 +132,17 @@ def main():
     ap.add_argument("--baseline", choices=["auto", "torch", "numpy"], default="auto",
                     help="float SNN baseline (auto: torch when installed)")
     a = ap.parse_args()
-    from compiler.nir_import import import_nir
-    from workloads.demo import MODEL
-    from workloads.digits import load_split
-    from workloads.topologies import build, synthetic_images
+    from atsnn.compiler.nir_import import import_nir
+    from atsnn.workloads.demo import MODEL
+    from atsnn.workloads.digits import load_split
+    from atsnn.workloads.topologies import build, synthetic_images
     _, _, xd, _ = load_split()
     rd, _ = bench("digits", import_nir(MODEL), xd[:a.digits_images], 1024, a.baseline, a.digits_repeats)
     vgg = build("vgg16")
     rv, ips = bench("vgg16", vgg, synthetic_images(a.vgg_images, 7), 8, a.baseline)
     rs = steady_state("vgg16", vgg, lambda n: synthetic_images(n, 11), (a.vgg_images, 4 * a.vgg_images), 8,
                       a.baseline)
-    from compiler.pipeline import compile_model
+    from atsnn.compiler.pipeline import compile_model
     est = memory(compile_model(vgg), lambda n: synthetic_images(n, 9))
     for name, r in (("digits", rd), ("vgg16", rv)):
         print(f"target ratio <= 2.0 for {name}: {'met' if r <= 2.0 else 'NOT met'} ({r:.2f})")

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from atsnn.config import load_hardware  # noqa: E402
-from compiler.pipeline import compile_model  # noqa: E402
-from hwsim.datasets import digits_test_split  # noqa: E402
+from atsnn.compiler.pipeline import compile_model  # noqa: E402
+from atsnn.hwsim.datasets import digits_test_split  # noqa: E402
 from quant_netgen import (  # noqa: E402
     THRESHOLD_MODES,
     agreement_figures,

@@ -129,10 +129,10 @@ import sys
 
 
 def pytest_runtest_setup(item):
-    t = sys.modules.get("hwsim.tables")
+    t = sys.modules.get("atsnn.hwsim.tables")
     if t is not None:
         t._TABLE_CACHE.clear()
-    o = sys.modules.get("hwsim.ops")
+    o = sys.modules.get("atsnn.hwsim.ops")
     if o is not None:
         o._WT_CACHE.clear()
 '''

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from atsnn.errors import AtsnnError
     from atsnn.files import atomic_directory
     from atsnn.program import save_program
-    from compiler.mapping import mapping_table
-    from compiler.pipeline import compile_model
+    from atsnn.compiler.mapping import mapping_table
+    from atsnn.compiler.pipeline import compile_model
 
     from atsnn.files import check_output_path
     check_output_path(args.out, kind="program", force=args.force,

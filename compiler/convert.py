@@ -29,8 +29,8 @@ import numpy as np
 
 from atsnn.errors import ConversionError
 from atsnn.program import Pool
-from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
-from compiler.nir_import import conv_out_shape
+from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+from atsnn.compiler.nir_import import conv_out_shape
 
 
 @dataclass
@@ -335,7 +335,7 @@ def _avgpool(x: np.ndarray, k: int, s: int) -> np.ndarray:
 
 
 def _conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    from hwsim.ops import conv2d
+    from atsnn.hwsim.ops import conv2d
     return conv2d(x.astype(np.float64), w.astype(np.float64), (stride, stride), (padding, padding)).astype(np.float64)
 
 
@@ -343,7 +343,7 @@ def _block_op(b: _Block, h: np.ndarray) -> np.ndarray:
     if b.kind == "dense":
         return h @ b.weight.T + b.bias
     if b.transposed:
-        from hwsim.ops import conv_transpose2d
+        from atsnn.hwsim.ops import conv_transpose2d
         z = conv_transpose2d(h, b.weight, (b.stride, b.stride), (b.padding, b.padding),
                              (b.output_padding, b.output_padding)).astype(np.float64)
     else:
@@ -540,7 +540,7 @@ def calibrate_initial_membrane(net: FloatNetwork, acts: dict[str, np.ndarray], c
     averaged over each channel (the PE holds one initial membrane per channel) and limited to
     ``[0, theta]`` (a larger start would fire before any input arrives).
     """
-    from compiler.float_sim import run_float
+    from atsnn.compiler.float_sim import run_float
 
     n = calib.shape[0]
     hidden = [l for l in net.layers if l.neuron != "integrator"]
@@ -554,7 +554,7 @@ def calibrate_initial_membrane(net: FloatNetwork, acts: dict[str, np.ndarray], c
 
 
 def convert_to_nir(ann: list, input_shape, calib, path: str | Path, **kwargs) -> FloatNetwork:
-    from compiler.nir_export import export_nir
+    from atsnn.compiler.nir_export import export_nir
     net = convert(ann, input_shape, calib, **kwargs)
     export_nir(net, path)
     return net

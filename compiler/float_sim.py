@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.ir import FloatNetwork
-from hwsim.ops import apply_synapse, synapse_input
+from atsnn.compiler.ir import FloatNetwork
+from atsnn.hwsim.ops import apply_synapse, synapse_input
 
 
 @dataclass
@@ -64,7 +64,7 @@ def run_float(net: FloatNetwork, x: np.ndarray, T: int, *, per_neuron: bool = Fa
     from atsnn.ilif import is_ilif
     from atsnn.psn import is_psn_layer
     if is_ilif(net):  # accumulate and fire phases (docs/hardware.md sec. 10)
-        from compiler.ilif import run_float_ilif
+        from atsnn.compiler.ilif import run_float_ilif
         return run_float_ilif(net, x, T, per_neuron=per_neuron)
     x = _float_inputs(net, x, T)
     sequence = net.input_encoding == "sequence"

@@ -1,4 +1,4 @@
-"""The float SNN in PyTorch (CPU): the same semantics as :func:`compiler.float_sim.run_float`.
+"""The float SNN in PyTorch (CPU): the same semantics as :func:`atsnn.compiler.float_sim.run_float`.
 
 Used as the functional-only baseline of ``benchmarks/bench_hwsim.py`` when the optional ``torch``
 extra is installed; tests check it against the numpy version. Needs torch (imported lazily).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import FloatNetwork
+from atsnn.compiler.ir import FloatNetwork
 
 
 def _torch():
@@ -24,14 +24,14 @@ def run_float_torch(net: FloatNetwork, x: np.ndarray, T: int) -> np.ndarray:
     """Direct encoding for ``T`` timesteps; returns the output membranes (batch, T, C) as float32 numpy."""
     if any(l.neuron == "ilif" for l in net.layers):
         from atsnn.errors import ConversionError
-        raise ConversionError(f"network '{net.name}' is iLIF: run it with compiler.float_sim.run_float")
+        raise ConversionError(f"network '{net.name}' is iLIF: run it with atsnn.compiler.float_sim.run_float")
     from atsnn.psn import has_psn
     if has_psn(net) or net.input_encoding != "direct":
         from atsnn.errors import ConversionError
         what = (f"has sliding-PSN layer '{next(l.name for l in net.layers if l.neuron == 'psn')}'" if has_psn(net)
                 else f"takes {net.input_encoding!r} inputs")
         raise ConversionError(f"network '{net.name}' {what}: the PyTorch float SNN runs direct-encoded IF/LIF "
-                              "networks only; run it with compiler.float_sim.run_float")
+                              "networks only; run it with atsnn.compiler.float_sim.run_float")
     torch = _torch()
     F = torch.nn.functional
     with torch.inference_mode():

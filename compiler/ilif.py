@@ -39,7 +39,7 @@ from atsnn import ilif as core
 from atsnn.config import HardwareConfig
 from atsnn.errors import ConversionError, NirImportError, QuantizationError
 from atsnn.program import Layer, Synapse
-from compiler.ir import FloatLayer, FloatNetwork
+from atsnn.compiler.ir import FloatLayer, FloatNetwork
 
 #: default rounding offset of the fire phase (fraction of one output LSB lambda * 2**-T)
 OFFSET = 0.5
@@ -92,11 +92,11 @@ def to_ilif(net: FloatNetwork, T: int, *, offset: float = OFFSET) -> FloatNetwor
 
 def convert_ilif(ann: list, input_shape, calib, *, T: int, threshold: str = "p99.9", v_init: str = "half",
                  name: str = "converted_ilif") -> FloatNetwork:
-    """Convert an ANN to an iLIF SNN for T steps (thresholds as :func:`compiler.convert.convert`).
+    """Convert an ANN to an iLIF SNN for T steps (thresholds as :func:`atsnn.compiler.convert.convert`).
 
     ``v_init``: ``"half"`` (round the T-bit output, offset 0.5 LSB) or ``"zero"`` (truncate).
     """
-    from compiler.convert import convert
+    from atsnn.compiler.convert import convert
     if v_init not in ("half", "zero"):
         raise ConversionError(f"iLIF v_init must be 'half' or 'zero', not {v_init!r} (LMPC calibrates rate "
                               "coding, not the binary expansion)")
@@ -133,13 +133,13 @@ def prepare(net: FloatNetwork, *, T: int | None = None) -> FloatNetwork:
 
 # ----------------------------------------------------------------------------- float semantics
 def run_float_ilif(net: FloatNetwork, x: np.ndarray, T: int, *, per_neuron: bool = False):
-    """Float iLIF SNN (module docstring); returns :class:`compiler.float_sim.FloatRun`.
+    """Float iLIF SNN (module docstring); returns :class:`atsnn.compiler.float_sim.FloatRun`.
 
     ``u[:, t]`` is the output integrator after accumulate step t+1 (``u[:, T-1] = 2**A * logits``).
     ``spike_counts[layer][:, t]`` are the spikes of fire step t+1.
     """
-    from compiler.float_sim import FloatRun
-    from hwsim.ops import apply_synapse, synapse_input
+    from atsnn.compiler.float_sim import FloatRun
+    from atsnn.hwsim.ops import apply_synapse, synapse_input
 
     t0 = core.network_T(net.layers)
     if int(T) != t0:
@@ -206,7 +206,7 @@ def _per_channel_sum(wi: np.ndarray, op: str, c: int) -> np.ndarray:
 
 def quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input_scale: float):
     """Integer iLIF layer (or doubling output integrator) and its report row (docs/hardware.md sec. 10)."""
-    from compiler.quantize import _max_input
+    from atsnn.compiler.quantize import _max_input
 
     p = core.layer_params(fl)
     T = int(p["T"])

@@ -4,7 +4,7 @@ A :class:`FloatNetwork` has the same structure as a compiled
 :class:`atsnn.program.Program` (layers of neurons, each with synaptic inputs
 from the input or earlier layers) but keeps float parameters and no
 mapping. Importers (NIR, the ANN converter, the torch front end) build it;
-the quantizer turns it into integer layers; :mod:`compiler.float_sim` runs it
+the quantizer turns it into integer layers; :mod:`atsnn.compiler.float_sim` runs it
 as the float SNN that the fixed-point program is compared with.
 
 Float semantics per timestep (mirrors contract sec. 3-5 without rounding or

@@ -8,7 +8,7 @@ Each layer becomes its weighted node(s) (``Affine``/``Conv2d``, pools as
 output heads (integrators other than ``net.output``) feed their own
 ``Output`` nodes named ``output_<layer>``; the primary one is ``output``. A
 transposed convolution is a ``Conv2d`` with metadata ``transposed = True``
-(see :mod:`compiler.nir_import`). A sliding-PSN layer is a ``Threshold``
+(see :mod:`atsnn.compiler.nir_import`). A sliding-PSN layer is a ``Threshold``
 node (``threshold = V_th`` per neuron) behind its weighted node, with
 metadata ``neuron_model = "psn"``, ``psn_mode = "sliding"``, ``psn_taps``
 (the k float taps, ``W_{k-1}`` last) and ``comparator`` (docs/hardware.md
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.ilif import graph_metadata as ilif_graph_metadata
-from compiler.ilif import nir_metadata as ilif_nir_metadata
-from compiler.ir import FloatNetwork
+from atsnn.compiler.ilif import graph_metadata as ilif_graph_metadata
+from atsnn.compiler.ilif import nir_metadata as ilif_nir_metadata
+from atsnn.compiler.ir import FloatNetwork
 
 
 def _full(values: np.ndarray, shape) -> np.ndarray:
@@ -121,7 +121,7 @@ def export_nir(net: FloatNetwork, path: str | Path | None = None):
             continue
         md = {"reset_mode": layer.reset, "v_init": np.asarray(layer.v_init, dtype=np.float64),
               "comparator": layer.comparator}
-        md.update(ilif_nir_metadata(layer))  # iLIF: an IF node with neuron_model = "ilif" (compiler.ilif)
+        md.update(ilif_nir_metadata(layer))  # iLIF: an IF node with neuron_model = "ilif" (atsnn.compiler.ilif)
         thr = _full(layer.threshold, layer.shape)
         vres = _full(np.full(layer.shape[0], layer.v_reset), layer.shape)
         if layer.neuron == "lif":

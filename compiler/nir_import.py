@@ -13,7 +13,7 @@ layer; a terminal linear node before ``Output`` becomes the output
 integrator; a spiking last layer gets a spike-count readout integrator
 (identity weights), so the AT unit sees cumulative spike counts.
 
-Conventions that differ between exporters (docs/exporters.md, :mod:`compiler.exporters`): the
+Conventions that differ between exporters (docs/exporters.md, :mod:`atsnn.compiler.exporters`): the
 writer is recognised from the file (``decisions['writer']``: name, evidence, notes) and its
 conventions apply unless an option is given; an explicit option means the NIR standard for that
 aspect.
@@ -59,8 +59,8 @@ import numpy as np
 
 from atsnn.errors import NirImportError
 from atsnn.program import Pool
-from compiler.exporters import Convention, dynamics, recognise, snntorch_delayed_subtract
-from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+from atsnn.compiler.exporters import Convention, dynamics, recognise, snntorch_delayed_subtract
+from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
 
 #: a layer whose weights or neurons would need more than this is rejected as absurd
 MAX_LAYER_BYTES = 4 << 30
@@ -357,7 +357,7 @@ def import_nir(source, *, reset_mode: str | None = None, dt: float | str | None 
     net = FloatNetwork(name=name or (Path(where).stem if where != "<NIRGraph>" else "nir_graph"),
                        input_shape=input_shape, layers=layers, output=out_name, decisions=decisions,
                        input_encoding=encoding)
-    from compiler.ilif import finish_import
+    from atsnn.compiler.ilif import finish_import
     return finish_import(net, where)
 
 
@@ -730,7 +730,7 @@ def _neuron_layer(n, node, t, val, step, imp: _Ctx, comparator, v_init_frac, whe
     decisions.setdefault("v_init", []).append({"layer": n, "rule": vrule})
     comp = md.get("comparator", comparator)
     comp = comp.decode() if isinstance(comp, bytes) else str(comp)
-    from compiler.ilif import extra_from_nir  # iLIF convention: IF node with metadata neuron_model = "ilif"
+    from atsnn.compiler.ilif import extra_from_nir  # iLIF convention: IF node with metadata neuron_model = "ilif"
     return FloatLayer(name=n, neuron="lif" if t == "LIF" else "if", shape=shape, synapses=val.synapses, bias=bias,
                       threshold=thr, v_init=v_init, beta=beta, reset=mode, v_reset=float(v_reset[0]),
                       comparator=comp if comp in (">=", ">") else comparator,

@@ -1,7 +1,7 @@
 """The compile pipeline: import -> quantize -> map -> Program.
 
 ``compile_model(source, hw=..., calib=..., ...)`` accepts a ``.nir`` path, an
-in-memory ``nir.NIRGraph`` or a :class:`compiler.ir.FloatNetwork`, and
+in-memory ``nir.NIRGraph`` or a :class:`atsnn.compiler.ir.FloatNetwork`, and
 returns a validated :class:`atsnn.program.Program` whose ``report`` records
 every decision (reset rule, dt, comparator, scales, leak errors, mapping).
 It writes nothing; :func:`atsnn.program.save_program` does.
@@ -18,9 +18,9 @@ import numpy as np
 from atsnn.config import HardwareConfig, load_hardware
 from atsnn.errors import MappingError, QuantizationError
 from atsnn.program import AtParams, Program, validate_program
-from compiler.ir import FloatNetwork
-from compiler.mapping import map_program_layers, mapping_table
-from compiler.quantize import choose_input_scale, quantize_network
+from atsnn.compiler.ir import FloatNetwork
+from atsnn.compiler.mapping import map_program_layers, mapping_table
+from atsnn.compiler.quantize import choose_input_scale, quantize_network
 
 
 def compile_model(
@@ -50,12 +50,12 @@ def compile_model(
     if isinstance(source, FloatNetwork):
         net = source
     else:
-        from compiler.nir_import import import_nir
+        from atsnn.compiler.nir_import import import_nir
 
         net = import_nir(
             source, reset_mode=reset_mode, dt=dt, comparator=comparator, v_init_frac=v_init_frac
         )
-    from compiler.ilif import prepare as ilif_prepare
+    from atsnn.compiler.ilif import prepare as ilif_prepare
 
     net = ilif_prepare(net, T=ilif_T)
     if input_max is None and calib is None:
@@ -73,7 +73,7 @@ def compile_model(
         early_exit = False
     at = None
     if early_exit:
-        from hwsim.reference import exp_constants
+        from atsnn.hwsim.reference import exp_constants
 
         out = next(l for l in layers if l.name == net.output)
         try:
@@ -94,7 +94,7 @@ def compile_model(
         synthetic_weights=bool(net.decisions.get("synthetic_weights", False)),
     )
     if ilif is not None:
-        from compiler.ilif import report as ilif_report
+        from atsnn.compiler.ilif import report as ilif_report
 
         report["ilif"] = ilif_report(layers, hw)
     heads = [l.name for l in layers if l.neuron == "integrator"]
@@ -245,8 +245,8 @@ def agreement(net: FloatNetwork, program: Program, x: np.ndarray) -> list[dict[s
     ``spike_count_correlation`` is the Pearson correlation of per-sample, per-timestep spike counts;
     ``spike_count_ratio`` fixed / float; the output layer reports ``output_agreement`` (same argmax).
     """
-    from compiler.float_sim import run_float
-    from hwsim.engine import simulate
+    from atsnn.compiler.float_sim import run_float
+    from atsnn.hwsim.engine import simulate
 
     from atsnn.ilif import program_T
 

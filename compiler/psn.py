@@ -1,7 +1,7 @@
 """Quantizer of sliding-PSN layers (seed 002 eq. 14-15; docs/hardware.md sec. 11).
 
-Float layer (``compiler.ir``): ``X[t] = sum op(W, x_src[t]) + b``, ``H[t] = sum_i W_i X[t-k+1+i]``,
-fire ``H >= V_th`` (per-channel ``V_th``). Integer layer (``hwsim.psn_reference.psn_update``):
+Float layer (``atsnn.compiler.ir``): ``X[t] = sum op(W, x_src[t]) + b``, ``H[t] = sum_i W_i X[t-k+1+i]``,
+fire ``H >= V_th`` (per-channel ``V_th``). Integer layer (``atsnn.hwsim.psn_reference.psn_update``):
 ``x = clamp(a + b, membrane_min, membrane_max)``, ``H = sum_i q_i h_i``, fire ``(H >> s) >= theta``.
 
 Per layer:
@@ -28,7 +28,7 @@ from atsnn import psn
 from atsnn.config import HardwareConfig
 from atsnn.errors import QuantizationError
 from atsnn.program import Layer
-from compiler.ir import FloatLayer, FloatNetwork
+from atsnn.compiler.ir import FloatLayer, FloatNetwork
 
 #: percentile of |X| over calibration neuron-steps that must fit the membrane range
 CALIB_PERCENTILE = 99.9
@@ -65,7 +65,7 @@ def check_params(fl, hw: HardwareConfig) -> list[float]:
 
 def calibrated_current_max(net: FloatNetwork, calib: np.ndarray) -> dict[str, float]:
     """Per PSN layer: the 99.9th percentile of ``|X| / V_th`` (threshold-folded units) on calibration inputs."""
-    from compiler.float_sim import run_float
+    from atsnn.compiler.float_sim import run_float
     x = np.asarray(calib)[:CALIB_SAMPLES]
     T = int(x.shape[1]) if net.input_encoding == "sequence" and x.ndim >= 2 else CALIB_T
     run = run_float(net, x, T, record_currents=True)
@@ -101,7 +101,7 @@ def threshold_and_shift(fl_name: str, theta_real_lsb: float, hw: HardwareConfig)
 def quantize_layer(fl: FloatLayer, net: FloatNetwork, hw: HardwareConfig, input_scale: float, *,
                    current_max: float | None = None) -> tuple[Layer, dict[str, Any]]:
     """Integer sliding-PSN layer and its report row (module docstring). ``current_max``: calibrated ``X_max``."""
-    from compiler.quantize import channel_fanin, folded_weights, integer_synapses, _max_input
+    from atsnn.compiler.quantize import channel_fanin, folded_weights, integer_synapses, _max_input
     taps = check_params(fl, hw)
     c = fl.shape[0]
     thr = np.asarray(fl.threshold, dtype=np.float64)

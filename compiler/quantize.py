@@ -21,7 +21,7 @@ import numpy as np
 from atsnn.config import HardwareConfig
 from atsnn.errors import QuantizationError
 from atsnn.program import SHIFTED_KINDS, InputSpec, Layer, Synapse
-from compiler.ir import FloatLayer, FloatNetwork
+from atsnn.compiler.ir import FloatLayer, FloatNetwork
 
 
 #: the threshold takes at most 1/4 of the positive membrane range (docs/hardware.md sec. 9): measured on digits,
@@ -91,7 +91,7 @@ def quantize_network(
 ) -> tuple[list[Layer], InputSpec, list[dict[str, Any]]]:
     """Integer layers, the input spec and a per-layer quantization report.
 
-    ``calib`` (real inputs) is used by sliding-PSN layers to bound their input current (compiler.psn).
+    ``calib`` (real inputs) is used by sliding-PSN layers to bound their input current (atsnn.compiler.psn).
     """
     layers: list[Layer] = []
     report: list[dict[str, Any]] = []
@@ -100,12 +100,12 @@ def quantize_network(
 
     psn_currents = None
     if has_psn(net) and calib is not None:
-        from compiler.psn import calibrated_current_max
+        from atsnn.compiler.psn import calibrated_current_max
 
         psn_currents = calibrated_current_max(net, calib)
     for fl in net.layers:
         if is_psn_layer(fl):  # sliding PSN (docs/hardware.md sec. 11)
-            from compiler.psn import quantize_layer as quantize_psn_layer
+            from atsnn.compiler.psn import quantize_layer as quantize_psn_layer
 
             layer, rep = quantize_psn_layer(
                 fl,
@@ -115,7 +115,7 @@ def quantize_network(
                 current_max=None if psn_currents is None else psn_currents[fl.name],
             )
         elif layer_params(fl) is not None:  # iLIF layer or doubling output integrator (sec. 10)
-            from compiler.ilif import quantize_layer
+            from atsnn.compiler.ilif import quantize_layer
 
             layer, rep = quantize_layer(fl, net, hw, input_scale)
         else:

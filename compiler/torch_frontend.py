@@ -1,33 +1,33 @@
-"""PyTorch front end: an ``nn.Module`` ANN -> :mod:`compiler.convert` layer specs -> float SNN.
+"""PyTorch front end: an ``nn.Module`` ANN -> :mod:`atsnn.compiler.convert` layer specs -> float SNN.
 
 :func:`ann_from_torch` walks an ``nn.Sequential`` (nested Sequentials are flattened in order) and
-turns each supported module into the numpy spec :func:`compiler.convert.convert` takes:
+turns each supported module into the numpy spec :func:`atsnn.compiler.convert.convert` takes:
 
 =====================================  ==========================================================
-``nn.Conv2d``                          :class:`~compiler.convert.Conv` (groups = dilation = 1, square
+``nn.Conv2d``                          :class:`~atsnn.compiler.convert.Conv` (groups = dilation = 1, square
                                        stride and zero padding; ``padding="valid"`` or ``"same"``)
-``nn.Linear``                          :class:`~compiler.convert.Dense`
-``nn.BatchNorm2d`` / ``nn.BatchNorm1d``  :class:`~compiler.convert.BatchNorm` (running statistics;
+``nn.Linear``                          :class:`~atsnn.compiler.convert.Dense`
+``nn.BatchNorm2d`` / ``nn.BatchNorm1d``  :class:`~atsnn.compiler.convert.BatchNorm` (running statistics;
                                        folded into the layer before by the converter)
-``nn.ReLU``                            :class:`~compiler.convert.ReLU`
-:class:`ClipReLU` (below)              :class:`~compiler.convert.Clip` (trained threshold lambda)
-``nn.AvgPool2d``                       :class:`~compiler.convert.AvgPool` (square, no padding)
-``nn.Flatten``                         :class:`~compiler.convert.Flatten` (``start_dim=1, end_dim=-1``)
+``nn.ReLU``                            :class:`~atsnn.compiler.convert.ReLU`
+:class:`ClipReLU` (below)              :class:`~atsnn.compiler.convert.Clip` (trained threshold lambda)
+``nn.AvgPool2d``                       :class:`~atsnn.compiler.convert.AvgPool` (square, no padding)
+``nn.Flatten``                         :class:`~atsnn.compiler.convert.Flatten` (``start_dim=1, end_dim=-1``)
 ``nn.Dropout*``, ``nn.Identity``       skipped (identity at inference)
 =====================================  ==========================================================
 
 Anything else (max pooling, GELU, custom modules, grouped or dilated convolutions, rectangular
 strides, ...) raises :class:`atsnn.errors.ConversionError` naming the module's qualified name
 (as in ``module.named_modules()``) and its type. :func:`convert_torch` then runs the same
-:func:`compiler.convert.convert` as the numpy path, so a torch model and a numpy spec with the same
-weights give the same :class:`~compiler.ir.FloatNetwork`.
+:func:`atsnn.compiler.convert.convert` as the numpy path, so a torch model and a numpy spec with the same
+weights give the same :class:`~atsnn.compiler.ir.FloatNetwork`.
 
 Directly trained SNNs on sequences (seed 002, docs/hardware.md sec. 11) take a second path, with no
 converter: :class:`SlidingPSN` (sliding parallel spiking neurons, eq. 14-17) and :class:`LIFNeuron`
 (the PE's shift-leak LIF with soft reset) are trainable neuron modules on ``(T, B, ...)`` sequences
 (arctan surrogate gradient); :func:`sequence_forward` runs a Sequential of them with a summed
-readout, and :func:`snn_from_torch` turns it into a :class:`~compiler.ir.FloatNetwork` with
-``input_encoding = "sequence"`` whose float SNN (:func:`compiler.float_sim.run_float`) computes the
+readout, and :func:`snn_from_torch` turns it into a :class:`~atsnn.compiler.ir.FloatNetwork` with
+``input_encoding = "sequence"`` whose float SNN (:func:`atsnn.compiler.float_sim.run_float`) computes the
 same outputs.
 
 PyTorch is an optional dependency (``pip install 'atsnn[torch]'``): importing this module does not
@@ -110,7 +110,7 @@ def _where(qual: str, kind: str) -> str:
 
 
 def _conv_spec(m, qual: str):
-    from compiler.convert import Conv
+    from atsnn.compiler.convert import Conv
 
     kind = type(m).__name__
     if m.groups != 1:
@@ -137,7 +137,7 @@ def _conv_spec(m, qual: str):
 
 
 def _bn_spec(m, qual: str):
-    from compiler.convert import BatchNorm
+    from atsnn.compiler.convert import BatchNorm
 
     kind = type(m).__name__
     if m.running_mean is None or m.running_var is None:
@@ -149,7 +149,7 @@ def _bn_spec(m, qual: str):
 
 
 def _pool_spec(m, qual: str):
-    from compiler.convert import AvgPool
+    from atsnn.compiler.convert import AvgPool
 
     kind = type(m).__name__
     k = _square(m.kernel_size, "kernel_size", qual, kind)
@@ -164,7 +164,7 @@ def _pool_spec(m, qual: str):
 
 
 def _module_specs(m, qual: str, out: list) -> None:
-    from compiler.convert import Clip, Dense, Flatten, ReLU
+    from atsnn.compiler.convert import Clip, Dense, Flatten, ReLU
 
     torch = _torch()
     nn = torch.nn
@@ -202,7 +202,7 @@ def _module_specs(m, qual: str, out: list) -> None:
 
 
 def ann_from_torch(module: Any) -> list:
-    """The :mod:`compiler.convert` layer specs of a torch ANN (see the module docstring).
+    """The :mod:`atsnn.compiler.convert` layer specs of a torch ANN (see the module docstring).
 
     Parameters and BatchNorm running statistics are copied as float64 numpy arrays; ``module`` is
     not modified (its train/eval mode does not matter: BatchNorm always uses the running statistics,
@@ -219,11 +219,11 @@ def ann_from_torch(module: Any) -> list:
 
 
 def convert_torch(module: Any, input_shape: tuple[int, ...], calib, **convert_kwargs):
-    """``compiler.convert.convert(ann_from_torch(module), input_shape, calib, **convert_kwargs)``.
+    """``atsnn.compiler.convert.convert(ann_from_torch(module), input_shape, calib, **convert_kwargs)``.
 
     ``calib`` may be a numpy array or a torch tensor of shape (n, *input_shape).
     """
-    from compiler.convert import convert
+    from atsnn.compiler.convert import convert
 
     torch = _torch()
     if isinstance(calib, torch.Tensor):
@@ -238,7 +238,7 @@ def convert_torch(module: Any, input_shape: tuple[int, ...], calib, **convert_kw
 # The modules below are trained as SNNs (BPTT with a surrogate gradient) on sequences shaped
 # (T, B, *frame_shape), one frame per timestep, and exported as a FloatNetwork with
 # input_encoding = "sequence" (docs/hardware.md sec. 11). :func:`sequence_forward` runs a Sequential
-# of them exactly as compiler.float_sim runs the exported network.
+# of them exactly as atsnn.compiler.float_sim runs the exported network.
 
 #: slope parameter of the arctan surrogate (seed 002 sec. 6.4: sigma'(x) = alpha / (2 (1 + (pi/2 alpha x)^2)))
 SURROGATE_ALPHA = 4.0
@@ -429,7 +429,7 @@ _SNN_SUPPORTED = "Sequential, Linear, Conv2d, Flatten, SlidingPSN, LIFNeuron, Dr
 
 def snn_from_torch(module: Any, frame_shape: tuple[int, ...], *, name: str = "torch_snn",
                    input_max: float = 1.0):
-    """The :class:`~compiler.ir.FloatNetwork` of a directly trained SNN on sequences.
+    """The :class:`~atsnn.compiler.ir.FloatNetwork` of a directly trained SNN on sequences.
 
     ``module``: an ``nn.Sequential`` (nested Sequentials are flattened) of weighted layers
     (``nn.Linear``; ``nn.Conv2d`` with groups = dilation = 1, square stride and zero padding;
@@ -447,7 +447,7 @@ def snn_from_torch(module: Any, frame_shape: tuple[int, ...], *, name: str = "to
     quantizer). Anything else raises :class:`atsnn.errors.ConversionError` naming the module's
     qualified name and type.
     """
-    from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+    from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
 
     torch = _torch()
     nn = torch.nn
@@ -487,7 +487,7 @@ def snn_from_torch(module: Any, frame_shape: tuple[int, ...], *, name: str = "to
                 if len(shape) != 3 or shape[0] != m.in_channels:
                     raise ConversionError(f"{_where(qual, kind)}: expects ({m.in_channels}, H, W) inputs, gets "
                                           f"shape {shape}")
-                from compiler.convert import conv_out_shape
+                from atsnn.compiler.convert import conv_out_shape
                 st, pd = (spec.stride, spec.stride), (spec.padding, spec.padding)
                 syn = FloatSynapse(source=source, op="conv2d", weight=spec.weight, input_shape=shape, stride=st,
                                    padding=pd)

@@ -22,8 +22,8 @@ import numpy as np
 from atsnn.costs import CostTable, load_costs
 from atsnn.errors import SimulationInputError
 from atsnn.program import Program
-from hwsim.energy import COMPONENTS, ActionEnergy
-from hwsim.tables import STATS_MAX_POSITIONS, pass_max_sizes, synapse_stats
+from atsnn.hwsim.energy import COMPONENTS, ActionEnergy
+from atsnn.hwsim.tables import STATS_MAX_POSITIONS, pass_max_sizes, synapse_stats
 
 
 @dataclass
@@ -42,7 +42,7 @@ def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_
              costs: CostTable | str | None = None, max_positions: int = STATS_MAX_POSITIONS) -> AnalyticResult:
     """Fixed-T estimate; ``rates`` maps every spiking layer to its mean firing rate (spikes / neuron / timestep).
 
-    Works on any program size: the lockstep statistics come from :func:`hwsim.tables.synapse_stats`
+    Works on any program size: the lockstep statistics come from :func:`atsnn.hwsim.tables.synapse_stats`
     (exact means for synapses with at most ``max_positions`` input positions, evenly spaced samples
     beyond; ``AnalyticResult.sampled`` says whether any synapse was sampled).
     """
@@ -50,10 +50,10 @@ def estimate(program: Program, rates: dict[str, float], T: int, *, input_events_
         raise SimulationInputError(f"T must be >= 1, not {T}")
     if any(l.neuron == "ilif" for l in program.layers):
         raise SimulationInputError(f"program '{program.name}' is an iLIF program: the analytic mode does not model "
-                                   "its two phases; use hwsim.engine.simulate")
+                                   "its two phases; use atsnn.hwsim.engine.simulate")
     from atsnn.psn import has_psn, is_psn_layer, k_of
-    from hwsim.engine import input_frame_bytes, input_load_bytes
-    from hwsim.psn import update_cycles_per_neuron
+    from atsnn.hwsim.engine import input_frame_bytes, input_load_bytes
+    from atsnn.hwsim.psn import update_cycles_per_neuron
     hw = program.hardware
     ct = costs if isinstance(costs, CostTable) else load_costs(costs)
     act = ActionEnergy(hw, ct, psn=has_psn(program))

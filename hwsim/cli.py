@@ -54,7 +54,7 @@ def run_estimate(args) -> int:
 
     from atsnn.errors import SimulationInputError
     from atsnn.program import load_program
-    from hwsim.analytic import estimate
+    from atsnn.hwsim.analytic import estimate
 
     program = load_program(args.program)
     from atsnn import ilif
@@ -68,8 +68,8 @@ def run_estimate(args) -> int:
     if sum(x is not None for x in (args.rates, args.rate, args.data)) > 1:
         raise SimulationInputError("give only one of --rate, --rates and --data")
     if args.data is not None:
-        from hwsim.datasets import load_data
-        from hwsim.functional import run_functional
+        from atsnn.hwsim.datasets import load_data
+        from atsnn.hwsim.functional import run_functional
         if args.samples < 1:
             raise SimulationInputError(f"--samples must be >= 1, not {args.samples}")
         x, _, dname = load_data(args.data, tuple(program.input.shape), synthetic_samples=args.samples,
@@ -129,10 +129,10 @@ def run(args: argparse.Namespace) -> int:
 
     from atsnn.errors import SimulationInputError
     from atsnn.program import load_program
-    from hwsim.datasets import load_data
-    from hwsim.engine import simulate
-    from hwsim.policies import check_params, evaluate, sweep_atsn, sweep_dtsnn
-    from hwsim.results import write_run
+    from atsnn.hwsim.datasets import load_data
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import check_params, evaluate, sweep_atsn, sweep_dtsnn
+    from atsnn.hwsim.results import write_run
 
     if args.T is not None and args.T < 1:
         raise SimulationInputError(f"--T must be >= 1, not {args.T}")
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
                                        "give one label per sample")
         x, y = x[:args.samples], (None if y is None else y[:args.samples])
     if args.clip and program.input.encoding != "spikes":
-        from hwsim.inputs import clip_to_program_range
+        from atsnn.hwsim.inputs import clip_to_program_range
         x, over = clip_to_program_range(program, x)
         print(f"note: --clip: {over} input values above the program's range were clipped",
               file=sys.stderr)

@@ -15,7 +15,7 @@ def digits_test_split() -> tuple[np.ndarray, np.ndarray]:
     Values are normalised to [0, 1] (pixel / 16), images (n, 1, 8, 8).
     """
     try:
-        from workloads.digits import load_split
+        from atsnn.workloads.digits import load_split
         _, _, x, y = load_split()
         x = np.asarray(x, dtype=np.float64)
         return x.reshape(x.shape[0], 1, 8, 8) / (16.0 if x.max() > 1.0 else 1.0), np.asarray(y)

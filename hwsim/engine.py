@@ -5,7 +5,7 @@ the functional result with exact integer arithmetic (float32 GEMM on integer
 values, checked below 2**24) and the Numba neuron kernel, and counts events,
 synops, spikes, saturations, cycles (contract sec. 6) and energy per
 component (sec. 8) for every layer. The resulting :class:`Trace` holds the
-fixed-T run; exit policies (:mod:`hwsim.policies`) are evaluated from it
+fixed-T run; exit policies (:mod:`atsnn.hwsim.policies`) are evaluated from it
 exactly, because membranes up to T do not depend on the policy.
 
 Sliding-PSN layers (docs/hardware.md sec. 11) keep a ``(k - 1)``-entry
@@ -27,11 +27,11 @@ from atsnn.config import HardwareConfig
 from atsnn.costs import CostTable, load_costs
 from atsnn.errors import SimulationInputError
 from atsnn.program import Program
-from hwsim.energy import COMPONENTS, ActionEnergy
-from hwsim.inputs import prepare_inputs
-from hwsim.kernels import update_layer
-from hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
-from hwsim.tables import build_tables, event_positions
+from atsnn.hwsim.energy import COMPONENTS, ActionEnergy
+from atsnn.hwsim.inputs import prepare_inputs
+from atsnn.hwsim.kernels import update_layer
+from atsnn.hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
+from atsnn.hwsim.tables import build_tables, event_positions
 
 LAYER_FIELDS = ("events", "synops", "updates", "spikes", "sat_hi", "sat_lo", "compute_cycles", "stall_cycles",
                 "cycles", "glb_bytes", "dram_bytes")
@@ -97,7 +97,7 @@ def run_batches(program: Program, hw: HardwareConfig, action: ActionEnergy, tabl
     ``progress`` shows a tqdm bar named ``desc``.
     """
     n = xq.shape[0]
-    from hwsim.memory import check_run_memory
+    from atsnn.hwsim.memory import check_run_memory
     fields = len(LAYER_FIELDS) + len(extra_fields) + len(COMPONENTS) - 1
     check_run_memory(n, T, len(program.layers), fields, program.output_layer.neurons,
                      what=f"program '{program.name}'")
@@ -133,7 +133,7 @@ def simulate(program: Program, x: np.ndarray, labels: np.ndarray | None = None, 
     """Run ``program`` on inputs ``x`` for ``T`` timesteps; see the module docstring."""
     from atsnn.ilif import is_ilif
     if is_ilif(program):  # accumulate and fire phases (docs/hardware.md sec. 10)
-        from hwsim.ilif import simulate_ilif
+        from atsnn.hwsim.ilif import simulate_ilif
         return simulate_ilif(program, x, labels, T=T, costs=costs, dram=dram, batch_size=batch_size,
                              progress=progress, already_quantized=already_quantized)
     T = check_T(T)
@@ -175,7 +175,7 @@ class StepCounters:
     """Per-sample counters of one layer in one (accumulate) step, filled synapse by synapse (sec. 3, 6-7).
 
     ``acc`` is the ``(B, neurons)`` float32 sum of the synapse currents (exact integers below
-    :data:`hwsim.ops.EXACT_LIMIT`; ``None`` before the first synapse, then that synapse's current array
+    :data:`atsnn.hwsim.ops.EXACT_LIMIT`; ``None`` before the first synapse, then that synapse's current array
     itself, which is never written to); ``events``, ``synops``, ``deliveries``, ``compute`` (cycles) and
     ``pe_busy`` ``(PEs,)`` (summed over the batch) come from the event positions through the synapse table's accounting
     matrix; ``glb_r`` and ``dram`` (bytes) start at 0 for the caller's traffic. All float64 but ``acc``.
@@ -258,7 +258,7 @@ def transfer_cycles(hw: HardwareConfig, glb_bytes, dram_bytes):
 
 def _run_batch(program, hw: HardwareConfig, action, tables, weights32, xq, T, u_out, rec, busy, busy_norm, b0, b1):
     from atsnn.psn import is_psn_layer, k_of
-    from hwsim.psn import initial_history, update_cycles_per_neuron, update_psn_layer
+    from atsnn.hwsim.psn import initial_history, update_cycles_per_neuron, update_psn_layer
     B = xq.shape[0]
     direct = program.input.encoding == "direct"
     sequence = program.input.encoding == "sequence"

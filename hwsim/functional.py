@@ -4,7 +4,7 @@ For programs too large for the exact simulator's connectivity tables (e.g.
 YOLOv3-tiny at 416x416), this measures what the analytic mode needs: each
 spiking layer's mean firing rate and the first layer's input events per
 timestep. It uses the same synapse operators and neuron kernel as
-:func:`hwsim.engine.simulate`, so its spikes are the simulator's spikes
+:func:`atsnn.hwsim.engine.simulate`, so its spikes are the simulator's spikes
 (tested on the programs both can run). Sliding-PSN layers and sequence
 inputs (docs/hardware.md sec. 11) run as in the simulator.
 """
@@ -17,10 +17,10 @@ import numpy as np
 
 from atsnn.errors import SimulationInputError
 from atsnn.program import Program
-from hwsim.inputs import quantize_input, quantize_sequence_input
-from hwsim.kernels import update_layer
-from hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
-from hwsim.tables import event_positions
+from atsnn.hwsim.inputs import quantize_input, quantize_sequence_input
+from atsnn.hwsim.kernels import update_layer
+from atsnn.hwsim.ops import EXACT_LIMIT, apply_synapse, synapse_input
+from atsnn.hwsim.tables import event_positions
 
 
 @dataclass
@@ -38,14 +38,14 @@ def run_functional(program: Program, x: np.ndarray, *, T: int, batch_size: int =
     """Real inputs for ``T`` timesteps: direct-encoded ``x`` (samples, *input.shape), or for a sequence program
     frames (samples, >= T, *input.shape)."""
     from atsnn.psn import is_psn_layer
-    from hwsim.psn import initial_history, update_psn_layer
+    from atsnn.hwsim.psn import initial_history, update_psn_layer
     if not isinstance(T, (int, np.integer)) or T < 1:
         raise SimulationInputError(f"T must be an integer >= 1, not {T!r}")
     sequence = program.input.encoding == "sequence"
     if program.input.encoding not in ("direct", "sequence"):
         raise SimulationInputError("run_functional takes multi-bit (direct or sequence) inputs")
     if any(l.neuron == "ilif" for l in program.layers):
-        raise SimulationInputError(f"program '{program.name}' is an iLIF program: run it with hwsim.engine.simulate")
+        raise SimulationInputError(f"program '{program.name}' is an iLIF program: run it with atsnn.hwsim.engine.simulate")
     hw = program.hardware
     xq = quantize_sequence_input(program, x, T) if sequence else quantize_input(program, x)
     n = xq.shape[0]

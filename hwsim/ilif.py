@@ -5,11 +5,11 @@ for a layer fed only by the direct input) and,
 unless it is the output integrator, T fire steps (``V <- sat(2 V)``, fire at the threshold, soft
 reset). Fire step t of a layer feeds accumulate step t of the next, so one step of spike map per
 layer is buffered. The functional result uses the same exact integer synapse operators as
-:mod:`hwsim.engine`; the neuron phases are Numba kernels (``ilif_accumulate_batch``,
-``ilif_fire_batch``) that must agree with :mod:`hwsim.ilif_reference` bit for bit (tests also run
+:mod:`atsnn.hwsim.engine`; the neuron phases are Numba kernels (``ilif_accumulate_batch``,
+``ilif_fire_batch``) that must agree with :mod:`atsnn.hwsim.ilif_reference` bit for bit (tests also run
 them with ``NUMBA_DISABLE_JIT=1``). Counts, cycles and energy follow sec. 6-8 per phase step.
 
-The result is an ordinary :class:`hwsim.engine.Trace`; record t of a layer holds its accumulate
+The result is an ordinary :class:`atsnn.hwsim.engine.Trace`; record t of a layer holds its accumulate
 step t+1 plus its fire step t+1 (extra fields ``fire_cycles`` and ``fire_energy`` hold the fire
 phase alone), ``u[:, t]`` is the output after accumulate step t+1. Only the fixed policy applies.
 """
@@ -22,9 +22,9 @@ import numpy as np
 from numba import njit
 
 from atsnn import ilif as core
-from hwsim.inputs import prepare_inputs
-from hwsim.ops import apply_synapse, synapse_input
-from hwsim.tables import build_tables, event_positions
+from atsnn.hwsim.inputs import prepare_inputs
+from atsnn.hwsim.ops import apply_synapse, synapse_input
+from atsnn.hwsim.tables import build_tables, event_positions
 
 
 # --------------------------------------------------------------------------- kernels
@@ -131,9 +131,9 @@ def fire_energy(action, *, neurons: int, spikes, glb_read_bytes, glb_write_bytes
 # --------------------------------------------------------------------------- simulator
 def simulate_ilif(program, x, labels=None, *, T: int, costs=None, dram=None, batch_size=None, progress=False,
                   already_quantized=False):
-    """:func:`hwsim.engine.simulate` for iLIF programs (same arguments, same Trace)."""
-    from hwsim.energy import ActionEnergy
-    from hwsim.engine import Trace, _resolve_costs, check_T, run_batches
+    """:func:`atsnn.hwsim.engine.simulate` for iLIF programs (same arguments, same Trace)."""
+    from atsnn.hwsim.energy import ActionEnergy
+    from atsnn.hwsim.engine import Trace, _resolve_costs, check_T, run_batches
 
     T = check_T(T)
     core.check_T(program, T)
@@ -159,7 +159,7 @@ def simulate_ilif(program, x, labels=None, *, T: int, costs=None, dram=None, bat
 
 
 def _run_batch(program, hw, action, tables, w32, xq, T, u_out, rec, busy, busy_norm, b0, b1):
-    from hwsim.engine import StepCounters, spill_traffic, transfer_cycles, weight_traffic
+    from atsnn.hwsim.engine import StepCounters, spill_traffic, transfer_cycles, weight_traffic
     B = xq.shape[0]
     direct = program.input.encoding == "direct"
     cyc = hw.cycles

@@ -1,9 +1,9 @@
 """Plain numpy reference of the iLIF contract (docs/hardware.md sec. 10).
 
-The golden model for iLIF programs: hwsim's engine (:mod:`hwsim.ilif`) and the RTL PE's iLIF
-mode (:mod:`rtl.pe_ilif`) are tested against these functions bit for bit. Integer numpy
+The golden model for iLIF programs: hwsim's engine (:mod:`atsnn.hwsim.ilif`) and the RTL PE's iLIF
+mode (:mod:`atsnn.rtl.pe_ilif`) are tested against these functions bit for bit. Integer numpy
 (``int64``), literal rather than fast; events and cycles are enumerated event by event with
-the same helpers as :func:`hwsim.reference.reference_run` (independent of ``hwsim.tables``).
+the same helpers as :func:`atsnn.hwsim.reference.reference_run` (independent of ``atsnn.hwsim.tables``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from atsnn import ilif as core
-from hwsim.reference import ReferenceResult, _ref_pass_ranges, _ref_synapse
+from atsnn.hwsim.reference import ReferenceResult, _ref_pass_ranges, _ref_synapse
 
 
 # --------------------------------------------------------------------------- neuron (sec. 10)

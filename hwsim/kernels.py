@@ -2,7 +2,7 @@
 
 ``neuron_update_batch`` updates a batch of membranes in place from exact
 accumulators and returns per-sample spike and saturation counts. It must
-agree bit for bit with :func:`hwsim.reference.neuron_update`; tests also run
+agree bit for bit with :func:`atsnn.hwsim.reference.neuron_update`; tests also run
 it with ``NUMBA_DISABLE_JIT=1``.
 """
 

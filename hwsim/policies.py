@@ -1,4 +1,4 @@
-"""Exit policies evaluated on a fixed-T :class:`hwsim.engine.Trace` (seed 001).
+"""Exit policies evaluated on a fixed-T :class:`atsnn.hwsim.engine.Trace` (seed 001).
 
 - ``fixed``: run all T timesteps.
 - ``dtsnn``: exit at the first t < T where the normalised entropy of
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from atsnn.errors import SimulationInputError
-from hwsim.energy import COMPONENTS
-from hwsim.reference import at_exit, at_sigma, cl_sequence, exp_table
+from atsnn.hwsim.energy import COMPONENTS
+from atsnn.hwsim.reference import at_exit, at_sigma, cl_sequence, exp_table
 
 POLICIES = ("fixed", "dtsnn", "atsn")
 

@@ -1,7 +1,7 @@
 """Numba kernel of the sliding-PSN update (docs/hardware.md sec. 11).
 
 ``psn_update_batch`` updates a batch of PSN neurons in place from exact accumulators. It must agree
-bit for bit with :func:`hwsim.psn_reference.psn_update` (tests also run it with
+bit for bit with :func:`atsnn.hwsim.psn_reference.psn_update` (tests also run it with
 ``NUMBA_DISABLE_JIT=1``). The history of a layer is an ``(B, N, k - 1)`` int64 array of the stored
 currents ``x[t-k+1] .. x[t-1]``, oldest first, zero before the first timestep.
 """

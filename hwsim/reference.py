@@ -291,15 +291,15 @@ def reference_run(program, x_int: np.ndarray, T: int, *, cl_init: float | None =
     ``x_int``: (samples, *input_shape) direct-encoded unsigned integers, or
     (samples, T, *input_shape) spikes or sequence frames (multi-bit, frame t at
     timestep t). Cycles are computed per event by enumerating the neurons it
-    reaches (independent of ``hwsim.tables``). Sliding-PSN layers (sec. 11) run
-    :func:`hwsim.psn_reference.psn_update` on a ``(k - 1)``-entry history.
+    reaches (independent of ``atsnn.hwsim.tables``). Sliding-PSN layers (sec. 11) run
+    :func:`atsnn.hwsim.psn_reference.psn_update` on a ``(k - 1)``-entry history.
     """
     from atsnn.ilif import is_ilif
     if is_ilif(program):  # accumulate and fire phases (sec. 10)
-        from hwsim.ilif_reference import reference_run_ilif
+        from atsnn.hwsim.ilif_reference import reference_run_ilif
         return reference_run_ilif(program, x_int, T)
     from atsnn import psn
-    from hwsim.psn_reference import psn_update
+    from atsnn.hwsim.psn_reference import psn_update
     hw = program.hardware
     x_int = np.asarray(x_int, dtype=np.int64)
     S = x_int.shape[0]

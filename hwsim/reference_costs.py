@@ -1,8 +1,8 @@
 """Plain second implementation of every cost figure hwsim reports (docs/hardware.md sec. 5-8).
 
-Built on the counts of :func:`hwsim.reference.reference_run` (events, synops, deliveries, spikes
+Built on the counts of :func:`atsnn.hwsim.reference.reference_run` (events, synops, deliveries, spikes
 and compute cycles, enumerated event by event), this module writes out from the contract, without
-using :mod:`hwsim.engine` or :mod:`hwsim.energy`:
+using :mod:`atsnn.hwsim.engine` or :mod:`atsnn.hwsim.energy`:
 
 - the traffic of each layer-timestep (sec. 6-7): GLB bytes read and written and DRAM bytes, by kind
   (input image or frame, spike maps read and written, spilled state, streamed weights);
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from atsnn.costs import CostTable
-from hwsim.reference import ReferenceResult, at_exit, at_sigma, cl_sequence, exp_table
+from atsnn.hwsim.reference import ReferenceResult, at_exit, at_sigma, cl_sequence, exp_table
 
 #: a counted action: (reported component, cost-table component, action, datapath width or None).
 #: Memories are counted in bytes moved (priced per byte: access energy / port bytes), logic in

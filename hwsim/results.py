@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from atsnn.files import atomic_directory
-from hwsim.energy import COMPONENTS
-from hwsim.policies import PolicyResult
+from atsnn.hwsim.energy import COMPONENTS
+from atsnn.hwsim.policies import PolicyResult
 
 
 def summary_entry(trace, res: PolicyResult, fixed: PolicyResult | None) -> dict[str, Any]:

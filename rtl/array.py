@@ -47,8 +47,8 @@ from amaranth.lib.wiring import In, Out
 
 from atsnn.errors import RtlError
 from atsnn.program import Program
-from rtl.at_unit import AtUnit
-from rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE, ProcessingElement, pe_depth
+from atsnn.rtl.at_unit import AtUnit
+from atsnn.rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE, ProcessingElement, pe_depth
 def check_supported(program: Program) -> None:
     hw = program.hardware
     from atsnn.ilif import first_ilif_layer, is_ilif
@@ -96,7 +96,7 @@ def synapse_matrices(program: Program, layer, syn) -> tuple[np.ndarray, np.ndarr
     (pixel or source neuron) reaches each neuron, and the weight it adds there (one event of a
     multi-bit pixel adds ``weight << bit``). Built by applying the synapse to one-hot inputs with the
     simulator's own operators, so the connectivity is hwsim's by construction."""
-    from hwsim.ops import apply_synapse, synapse_input
+    from atsnn.hwsim.ops import apply_synapse, synapse_input
     shape = tuple(program.input.shape) if syn.source == "input" else tuple(program.layer(syn.source).shape)
     n_src = int(np.prod(shape))
     one_hot = np.eye(n_src, dtype=np.float32).reshape((n_src,) + shape)

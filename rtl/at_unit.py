@@ -15,7 +15,7 @@ its lowest index as they are written. A ``start`` pulse then runs the test:
 ``CL`` is loaded from ``cl_init`` when ``start`` comes with ``first = 1``
 (timestep 1). ``done`` pulses for one cycle when the results (``exit``,
 ``winner``, ``sigma_sum``) are valid. The golden model is
-``hwsim.reference.at_sigma`` / ``cl_sequence`` / ``at_exit``.
+``atsnn.hwsim.reference.at_sigma`` / ``cl_sequence`` / ``at_exit``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def at_max_classes(hw: HardwareConfig) -> int:
 
 class AtUnit(wiring.Component):
     def __init__(self, hw: HardwareConfig):
-        from hwsim.reference import exp_table
+        from atsnn.hwsim.reference import exp_table
         self.hw = hw
         a = hw.at
         self.classes_max = at_max_classes(hw)

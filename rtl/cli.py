@@ -33,7 +33,7 @@ def _synth(args) -> int:
     from atsnn.config import load_hardware
     from atsnn.errors import RtlError
     from atsnn.program import load_program
-    from rtl.synth import report_markdown, synth_report
+    from atsnn.rtl.synth import report_markdown, synth_report
     program = load_program(args.program) if args.program else None
     if program is not None:
         hw = program.hardware
@@ -58,7 +58,7 @@ def _synth(args) -> int:
 
 def _export(args) -> int:
     from atsnn.config import load_hardware
-    from rtl.export import blocks, export_verilog
+    from atsnn.rtl.export import blocks, export_verilog
     from atsnn.program import load_program
     from pathlib import Path
 

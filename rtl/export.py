@@ -20,10 +20,10 @@ def blocks(hw: HardwareConfig) -> dict:
 
     The PE (IF/LIF), the PE with the iLIF mode (sec. 10), the sliding-PSN PE (sec. 11) and the AT unit.
     """
-    from rtl.at_unit import AtUnit
-    from rtl.pe import ProcessingElement
-    from rtl.pe_ilif import IlifProcessingElement
-    from rtl.pe_psn import PsnProcessingElement
+    from atsnn.rtl.at_unit import AtUnit
+    from atsnn.rtl.pe import ProcessingElement
+    from atsnn.rtl.pe_ilif import IlifProcessingElement
+    from atsnn.rtl.pe_psn import PsnProcessingElement
     return {"atsnn_pe": lambda: ProcessingElement(hw), "atsnn_pe_ilif": lambda: IlifProcessingElement(hw),
             "atsnn_pe_psn": lambda: PsnProcessingElement(hw), "atsnn_at": lambda: AtUnit(hw)}
 
@@ -69,7 +69,7 @@ def export_verilog(hw: HardwareConfig, out_dir: str | Path, *, lint_files: bool 
     """Write one ``<module>.v`` per block into ``out_dir``; lint each with Verilator.
 
     With a compiled ``program``, the array top generated for it is written too (``atsnn_array.v``),
-    with its parameter load stream (``atsnn_array.load.txt``, :func:`rtl.array.write_load_stream`).
+    with its parameter load stream (``atsnn_array.load.txt``, :func:`atsnn.rtl.array.write_load_stream`).
     """
     if lint is not None:
         lint_files = lint
@@ -77,7 +77,7 @@ def export_verilog(hw: HardwareConfig, out_dir: str | Path, *, lint_files: bool 
     out.mkdir(parents=True, exist_ok=True)
     todo = dict(blocks(hw))
     if program is not None:
-        from rtl.array import ArrayTop, write_load_stream
+        from atsnn.rtl.array import ArrayTop, write_load_stream
         todo["atsnn_array"] = lambda: ArrayTop(program)
         write_load_stream(program, out / "atsnn_array.load.txt")
     for name, block in todo.items():

@@ -16,7 +16,7 @@ command at a time from the array controller:
 (``spike``, ``sat_hi``, ``sat_lo``, ``v_out``) are valid while ``valid`` is high
 (one cycle after the update's last cycle). Every width comes from the
 :class:`atsnn.config.HardwareConfig`. The golden model is
-:func:`hwsim.reference.neuron_update` (and, in the iLIF mode, :mod:`hwsim.ilif_reference`).
+:func:`atsnn.hwsim.reference.neuron_update` (and, in the iLIF mode, :mod:`atsnn.hwsim.ilif_reference`).
 """
 
 from __future__ import annotations

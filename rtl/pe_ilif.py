@@ -1,15 +1,15 @@
 """The PE with the iLIF mode of docs/hardware.md sec. 10 (module ``atsnn_pe_ilif``).
 
-The datapath is :class:`rtl.pe.ProcessingElement` built with ``ilif=True`` (see its docstring for
+The datapath is :class:`atsnn.rtl.pe.ProcessingElement` built with ``ilif=True`` (see its docstring for
 the two extra inputs ``ilif`` and ``fire_phase``); this module names it and exports it. Golden
-model: :func:`hwsim.ilif_reference.ilif_accumulate` / ``ilif_fire`` and, for ``ilif = 0``,
-:func:`hwsim.reference.neuron_update`.
+model: :func:`atsnn.hwsim.ilif_reference.ilif_accumulate` / ``ilif_fire`` and, for ``ilif = 0``,
+:func:`atsnn.hwsim.reference.neuron_update`.
 """
 
 from __future__ import annotations
 
 from atsnn.config import HardwareConfig
-from rtl.pe import ProcessingElement
+from atsnn.rtl.pe import ProcessingElement
 
 #: deliberate faults the iLIF mutation test builds
 MUTANTS = (None, "carry", "compare")
@@ -26,8 +26,8 @@ def export_ilif_pe(hw: HardwareConfig, out_dir, *, lint: bool = True):
     """Write ``atsnn_pe_ilif.v`` into ``out_dir`` (and lint it with Verilator); returns the path."""
     from pathlib import Path
 
-    from rtl.export import lint as verilator_lint
-    from rtl.export import verilog_text, write_if_changed
+    from atsnn.rtl.export import lint as verilator_lint
+    from atsnn.rtl.export import verilog_text, write_if_changed
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "atsnn_pe_ilif.v"

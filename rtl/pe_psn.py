@@ -1,6 +1,6 @@
 """Processing element for sliding PSN layers (docs/hardware.md sec. 11; module ``atsnn_pe_psn``).
 
-Commands (``cmd``, same encoding as :mod:`rtl.pe`):
+Commands (``cmd``, same encoding as :mod:`atsnn.rtl.pe`):
 
 - ``ACC`` (1 cycle): ``acc[addr] += w << k`` exactly as in ``atsnn_pe`` (sec. 3).
 - ``LOAD`` (1 cycle): clears the accumulator and the history of neuron ``addr`` (start of an
@@ -47,7 +47,7 @@ history, zeros included. A neuron's layout depends on ``k``: LOAD every neuron w
 
 ``H`` is ``membrane_bits + psn_tap_bits + ceil(log2 psn_max_taps)`` bits (sec. 11), wide enough
 for ``psn_max_taps`` products of extreme values; ``shift`` has enough bits to shift ``H`` down to
-its sign. Golden model: :func:`hwsim.psn_reference.psn_update`.
+its sign. Golden model: :func:`atsnn.hwsim.psn_reference.psn_update`.
 
 ``mutant`` builds deliberate faults for the mutation test (must stay None): ``"logical"`` shifts
 ``H`` logically instead of arithmetically, ``"order"`` writes each history entry back one word too
@@ -62,7 +62,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from atsnn.config import HardwareConfig
-from rtl.pe import CMD_ACC, CMD_LOAD, CMD_UPDATE, accumulate_command, pe_depth
+from atsnn.rtl.pe import CMD_ACC, CMD_LOAD, CMD_UPDATE, accumulate_command, pe_depth
 
 MUTANTS = (None, "logical", "order")
 

@@ -6,7 +6,7 @@ to LUT mapping, maps LUTs with the built-in ``abc -luts`` (the same LUT sizes ``
 
 Counts per PE (the IF/LIF PE, the PE with the iLIF mode and the sliding-PSN PE) and for the AT unit
 are synthesised (in parallel, one Yosys process per block). The whole array: with a compiled Program,
-the array top generated for it (``rtl.array.ArrayTop``: the PEs, the AT unit, the per-PE parameter
+the array top generated for it (``atsnn.rtl.array.ArrayTop``: the PEs, the AT unit, the per-PE parameter
 memories, the controller and the host port) is synthesised too, on the program's hardware; without
 one, the array row is extrapolated as ``pe_count`` IF/LIF PEs + the AT units and labelled so (it
 leaves out the parameter memories and the controller). Percentages are of an XC7A100T; each row also names
@@ -223,10 +223,10 @@ def synth_report(hw: HardwareConfig, program=None, *, timeout: float | None = No
     when the array top does not support the program. Without, it is extrapolated from the IF/LIF PE,
     which the array top instantiates, and the AT unit (``method`` "extrapolated").
     """
-    from rtl.export import blocks, verilog_text
+    from atsnn.rtl.export import blocks, verilog_text
     texts = {}
     if program is not None:
-        from rtl.array import ArrayTop, array_layout
+        from atsnn.rtl.array import ArrayTop, array_layout
         if program.hardware != hw:
             raise RtlError(f"program '{program.name}' is compiled for hardware '{program.hardware.name}', "
                            f"not '{hw.name}'")

@@ -1,6 +1,6 @@
 """cocotb testbench of the array top: load ARRAY_LOAD once, then run a compiled Program on ARRAY_INPUTS.
 
-ARRAY_LOAD is an ``.npy`` of ``(cfg_addr, cfg_data)`` rows (``rtl.array.load_stream``), written
+ARRAY_LOAD is an ``.npy`` of ``(cfg_addr, cfg_data)`` rows (``atsnn.rtl.array.load_stream``), written
 through the configuration port one word per cycle before the first input; the cycles the load
 took (``busy`` must stay low) go into ARRAY_RESULTS next to each input's results.
 """

@@ -1,4 +1,4 @@
-"""cocotb testbench of the exported AT unit against hwsim.reference (contract sec. 5-6).
+"""cocotb testbench of the exported AT unit against atsnn.hwsim.reference (contract sec. 5-6).
 
 Environment: AT_STEPS (evaluations), AT_PROFILE (random | ties | far | first | never |
 edges), AT_SEED, HW_PRESET. ``edges`` runs the hand-written rows of
@@ -11,7 +11,7 @@ from cocotb.triggers import FallingEdge
 
 from cocotb_common import (AT_EDGE_CASES, EDGE_EXP, at_edge_reference, check_edge_widths,
                            clock_and_reset, settings)
-from hwsim.reference import at_exit, at_sigma, cl_sequence, exp_constants, exp_table
+from atsnn.hwsim.reference import at_exit, at_sigma, cl_sequence, exp_constants, exp_table
 
 
 async def _evaluate(dut, u, *, first: bool, what: str) -> int:
@@ -40,7 +40,7 @@ async def _evaluate(dut, u, *, first: bool, what: str) -> int:
 
 
 async def _edge_rows(dut, hw):
-    """Each row of ``AT_EDGE_CASES``: its expectations checked against hwsim.reference first, then
+    """Each row of ``AT_EDGE_CASES``: its expectations checked against atsnn.hwsim.reference first, then
     run as one inference (``first`` at its first step); every step's ``(S, winner, exit,
     CL_{t+1})`` and busy cycles must be the row's hand-written values. Every wrong step is listed
     at the end."""
@@ -49,7 +49,7 @@ async def _edge_rows(dut, hw):
     for row in AT_EDGE_CASES:
         expect = [step["expect"] for step in row["steps"]]
         ref = at_edge_reference(hw, row)
-        assert ref == expect, f"{row['name']}: hwsim.reference {ref}, table {expect}"
+        assert ref == expect, f"{row['name']}: atsnn.hwsim.reference {ref}, table {expect}"
         dut.classes.value = row["classes"]
         dut.exp_mult.value = EDGE_EXP["exp_mult"]
         dut.d_clip.value = EDGE_EXP["d_clip"]

@@ -9,9 +9,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
 from atsnn.config import load_hardware
-from hwsim.ilif_reference import ilif_accumulate, ilif_fire
-from hwsim.reference import neuron_update
-from rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE
+from atsnn.hwsim.ilif_reference import ilif_accumulate, ilif_fire
+from atsnn.hwsim.reference import neuron_update
+from atsnn.rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE
 
 
 def settings(prefix: str, count_key: str, count_default: int):
@@ -70,9 +70,9 @@ class PeModel:
         ``(v_out, spike, sat_hi, sat_lo)`` and commits the membrane.
 
         ``cfg`` holds ``bias``, ``threshold``, ``leak_shift``, ``hard_reset``, ``v_reset``, ``strict`` and,
-        for the iLIF PE, ``ilif`` and ``fire_phase`` (absent: 0). IF/LIF: :func:`hwsim.reference.neuron_update`,
-        accumulator cleared; iLIF accumulate step: :func:`hwsim.ilif_reference.ilif_accumulate`, no spike,
-        accumulator cleared; iLIF fire step: :func:`hwsim.ilif_reference.ilif_fire`, accumulator kept.
+        for the iLIF PE, ``ilif`` and ``fire_phase`` (absent: 0). IF/LIF: :func:`atsnn.hwsim.reference.neuron_update`,
+        accumulator cleared; iLIF accumulate step: :func:`atsnn.hwsim.ilif_reference.ilif_accumulate`, no spike,
+        accumulator cleared; iLIF fire step: :func:`atsnn.hwsim.ilif_reference.ilif_fire`, accumulator kept.
         """
         hw = self.hw
         v, a = np.array([self.v[addr]]), np.array([self.acc[addr]])
@@ -163,7 +163,7 @@ class UpdateHandshake:
 # Written by hand from docs/hardware.md for the atsnn28 widths (16-bit membrane: [-32768, 32767];
 # 15-bit threshold: 1..32767; Q1.15 exp table, ONE = 32768; cl_frac_bits Q = 16, so the exit
 # boundary ONE * 2**Q is 2**31). The testbenches also check each row against the golden model
-# (hwsim.reference) and the widths below against the preset (check_edge_widths).
+# (atsnn.hwsim.reference) and the widths below against the preset (check_edge_widths).
 
 #: widths the hand-written rows below assume
 EDGE_WIDTHS = dict(membrane_min=-32768, membrane_max=32767, threshold_max=32767, exp_one=32768,
@@ -179,7 +179,7 @@ EDGE_EXP = dict(exp_mult=88080384, d_clip=12)
 
 def check_edge_widths(hw) -> None:
     """The preset ``hw`` has the widths and exp constants the edge rows were written for."""
-    from hwsim.reference import exp_constants
+    from atsnn.hwsim.reference import exp_constants
     got = dict(membrane_min=hw.membrane_min, membrane_max=hw.membrane_max,
                threshold_max=hw.threshold_max, exp_one=hw.exp_one, cl_frac_bits=hw.at.cl_frac_bits,
                weight_min=hw.weight_min, weight_max=hw.weight_max,
@@ -272,7 +272,7 @@ PE_EDGE_CASES = [
 
 
 def pe_edge_reference(hw, row) -> tuple[int, int, int, int]:
-    """What :func:`hwsim.reference.neuron_update` gives for the ``PE_EDGE_CASES`` row ``row``;
+    """What :func:`atsnn.hwsim.reference.neuron_update` gives for the ``PE_EDGE_CASES`` row ``row``;
     also checks that the row's operands fit the PE's ports on ``hw``."""
     cfg = row["cfg"]
     assert hw.membrane_min <= row["v0"] <= hw.membrane_max, row["name"]
@@ -336,11 +336,11 @@ AT_EDGE_CASES = [
 
 
 def at_edge_reference(hw, row) -> list[tuple[int, int, int, int]]:
-    """What :mod:`hwsim.reference` (``at_sigma``, ``cl_sequence``, ``at_exit``) gives for each step
+    """What :mod:`atsnn.hwsim.reference` (``at_sigma``, ``cl_sequence``, ``at_exit``) gives for each step
     of the ``AT_EDGE_CASES`` row ``row``; also checks that its operands fit the AT unit on
     ``hw``."""
-    from hwsim.reference import at_exit, at_sigma, cl_sequence, exp_table
-    from rtl.at_unit import at_max_classes
+    from atsnn.hwsim.reference import at_exit, at_sigma, cl_sequence, exp_table
+    from atsnn.rtl.at_unit import at_max_classes
     q = hw.at.cl_frac_bits
     assert 2 <= row["classes"] <= at_max_classes(hw), row["name"]
     assert 0 < row["cl"] <= 1 << q and 0 < row["tau"] <= 1 << q, row["name"]

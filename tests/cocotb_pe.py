@@ -11,7 +11,7 @@ from cocotb.triggers import FallingEdge
 from cocotb_common import (PE_EDGE_CASES, PeModel, UpdateHandshake, check_edge_widths,
                            clock_and_reset, draw_acc, issue_acc, issue_load, pe_edge_reference,
                            set_inputs, settings)
-from rtl.pe import CMD_NOP, pe_depth
+from atsnn.rtl.pe import CMD_NOP, pe_depth
 
 
 def _config(rng, hw, profile):
@@ -24,7 +24,7 @@ def _config(rng, hw, profile):
 
 
 async def _edge_rows(dut, hw):
-    """Each row of ``PE_EDGE_CASES``: its expectation checked against hwsim.reference first, then
+    """Each row of ``PE_EDGE_CASES``: its expectation checked against atsnn.hwsim.reference first, then
     LOAD ``v0``, its ACCs and one UPDATE, one command per free cycle, on entry ``row % 8``; the
     UPDATE's result must be the row's hand-written ``(v_out, spike, sat_hi, sat_lo)``. Every wrong
     row is listed at the end."""
@@ -45,7 +45,7 @@ async def _edge_rows(dut, hw):
 
     for i, row in enumerate(PE_EDGE_CASES):
         ref = pe_edge_reference(hw, row)
-        assert ref == row["expect"], f"{row['name']}: hwsim.reference {ref}, table {row['expect']}"
+        assert ref == row["expect"], f"{row['name']}: atsnn.hwsim.reference {ref}, table {row['expect']}"
         addr = i % n_addr
         await free_cycle()
         what = row["name"]

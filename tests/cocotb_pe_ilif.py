@@ -1,8 +1,8 @@
 """cocotb testbench of the exported iLIF PE (``atsnn_pe_ilif``) against hwsim's numpy references.
 
 Every UPDATE's membrane, spike and saturation flags are checked against
-:func:`hwsim.ilif_reference.ilif_accumulate` / ``ilif_fire`` (iLIF mode) or
-:func:`hwsim.reference.neuron_update` (IF/LIF mode), and every cycle's ``ready``/``valid`` timing
+:func:`atsnn.hwsim.ilif_reference.ilif_accumulate` / ``ilif_fire`` (iLIF mode) or
+:func:`atsnn.hwsim.reference.neuron_update` (IF/LIF mode), and every cycle's ``ready``/``valid`` timing
 and every ACC's accumulator read-back (``acc_out``) against the model.
 
 Environment: PE_CYCLES, PE_PROFILE (random | pos_sat | neg_sat | threshold_eq | corners), PE_SEED,
@@ -17,7 +17,7 @@ from cocotb.triggers import FallingEdge
 
 from cocotb_common import (PeModel, UpdateHandshake, clock_and_reset, draw_acc, issue_acc, issue_load, set_inputs,
                            settings, update_result)
-from rtl.pe import CMD_NOP, CMD_UPDATE, pe_depth
+from atsnn.rtl.pe import CMD_NOP, CMD_UPDATE, pe_depth
 
 
 def _config(rng, hw, profile):

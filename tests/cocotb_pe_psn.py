@@ -1,7 +1,7 @@
 """cocotb testbench of the exported sliding-PSN PE (``atsnn_pe_psn``) against hwsim's numpy reference.
 
 Every UPDATE's spike, saturation flags, FIR sum ``h_out`` and clamped input ``x_out`` are checked
-against :func:`hwsim.psn_reference.psn_update`; every cycle's ``ready``/``valid`` (an UPDATE keeps
+against :func:`atsnn.hwsim.psn_reference.psn_update`; every cycle's ``ready``/``valid`` (an UPDATE keeps
 ``ready`` low for exactly ``cycles.update + k * cycles.psn_tap - 1`` cycles after its issue cycle
 and raises ``valid`` in the next), and the accumulator read-back after every ACC, LOAD and NOP.
 The history state is checked through ``H`` on every UPDATE and directly by readouts: with the
@@ -21,9 +21,9 @@ import numpy as np
 from cocotb.triggers import FallingEdge
 
 from cocotb_common import clock_and_reset, draw_acc, settings
-from hwsim.psn_reference import psn_update
-from rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE
-from rtl.pe_psn import psn_history_depth, psn_shift_bits, psn_update_cycles
+from atsnn.hwsim.psn_reference import psn_update
+from atsnn.rtl.pe import CMD_ACC, CMD_LOAD, CMD_NOP, CMD_UPDATE
+from atsnn.rtl.pe_psn import psn_history_depth, psn_shift_bits, psn_update_cycles
 
 
 def tap_range(hw):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from atsnn.config import HardwareConfig, hardware_to_toml
-from rtl.export import verilog_text, write_if_changed
+from atsnn.rtl.export import verilog_text, write_if_changed
 
 TESTS_DIR = Path(__file__).resolve().parent
 #: Verilator options of every cosimulation build (warnings stay warnings)

@@ -1,4 +1,4 @@
-"""Shared checks of the exact simulator (hwsim.engine) against the numpy reference (hwsim.reference)."""
+"""Shared checks of the exact simulator (atsnn.hwsim.engine) against the numpy reference (atsnn.hwsim.reference)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,23 @@ import sys
 
 import numpy as np
 
-from compiler.pipeline import compile_model
-from hwsim.engine import simulate
-from hwsim.inputs import quantize_input
-from hwsim.policies import evaluate
-from hwsim.reference import reference_run
-from hwsim.reference_costs import DYNAMIC, reference_costs, reference_policy
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.engine import simulate
+from atsnn.hwsim.inputs import quantize_input
+from atsnn.hwsim.policies import evaluate
+from atsnn.hwsim.reference import reference_run
+from atsnn.hwsim.reference_costs import DYNAMIC, reference_costs, reference_policy
 
 #: per-layer (samples, T) counters compared bit for bit, next to the output membranes and the spike counts
 FIELDS = ("events", "synops", "compute_cycles", "sat_hi", "sat_lo")
-#: per-layer (samples, T) cost figures compared with :mod:`hwsim.reference_costs`, bit for bit
+#: per-layer (samples, T) cost figures compared with :mod:`atsnn.hwsim.reference_costs`, bit for bit
 COST_FIELDS = ("stall_cycles", "cycles", "glb_bytes", "dram_bytes")
 #: policies and their parameters compared per inference (exit step, cycles, energy per component)
 POLICY_CASES = (("fixed", {}), ("dtsnn", {"theta": 0.6}), ("atsn", {"cl_init": 0.9, "tau_cl": 0.95}))
 
 
 def assert_costs_match_reference(program, tr, ref) -> None:
-    """Every cost figure of the trace ``tr`` equals :mod:`hwsim.reference_costs` computed on ``ref``:
+    """Every cost figure of the trace ``tr`` equals :mod:`atsnn.hwsim.reference_costs` computed on ``ref``:
     per layer and timestep the stall and total cycles, GLB and DRAM bytes (exact) and the energy of
     every dynamic component (to 1e-12 relative: the same counted actions summed in another order), the
     PEs' busy cycles; per policy of :data:`POLICY_CASES` (ATSN when the program has an AT unit) the
@@ -56,7 +56,7 @@ def assert_engine_matches_reference(program, x, T: int, *, quantized: bool = Fal
     ``(trace, reference)``.
 
     The engine runs in batches of 3 samples (so several batches meet), on the same quantized inputs
-    as :func:`hwsim.reference.reference_run` (called with ``reference_kwargs``, e.g. ``cl_init`` and
+    as :func:`atsnn.hwsim.reference.reference_run` (called with ``reference_kwargs``, e.g. ``cl_init`` and
     ``tau_cl``). Equal must be: ``u``, for every layer the spike counts and each of :data:`FIELDS`,
     and every cost figure (:func:`assert_costs_match_reference`).
     """

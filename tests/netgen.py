@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from atsnn.program import Pool
-from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
-from compiler.nir_import import conv_out_shape
+from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+from atsnn.compiler.nir_import import conv_out_shape
 
 
 def random_network(seed: int, *, kind: str = "mixed") -> FloatNetwork:

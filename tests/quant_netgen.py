@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from atsnn.program import Pool
-from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
-from compiler.nir_import import conv_out_shape
-from hwsim.ops import apply_synapse, synapse_input
+from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+from atsnn.compiler.nir_import import conv_out_shape
+from atsnn.hwsim.ops import apply_synapse, synapse_input
 
 THRESHOLD_MODES = ("layer", "channel", "neuron")
 
@@ -138,8 +138,8 @@ def agreement_figures(net: FloatNetwork, program, x: np.ndarray, T: int = 16) ->
     ``float8`` = float network on 8-bit inputs vs on real inputs, ``fixed`` = the program vs the
     float network on real inputs, ``fixed_vs_float8`` = the program vs the float network on 8-bit
     inputs."""
-    from compiler.float_sim import run_float
-    from hwsim.engine import simulate
+    from atsnn.compiler.float_sim import run_float
+    from atsnn.hwsim.engine import simulate
 
     ref = run_float(net, x, T).u[:, -1].argmax(axis=1)
     f8 = run_float(net, eight_bit(x), T).u[:, -1].argmax(axis=1)

@@ -55,31 +55,31 @@ def _sha(a) -> str:
 
 
 def _program(model: str):
-    from compiler.pipeline import compile_model
+    from atsnn.compiler.pipeline import compile_model
     if model.startswith("ilif:"):
-        from compiler.ilif import to_ilif
-        from compiler.nir_import import import_nir
+        from atsnn.compiler.ilif import to_ilif
+        from atsnn.compiler.nir_import import import_nir
         return compile_model(to_ilif(import_nir(MODELS / f"{model[5:]}.nir"), 8))
     if model.startswith("topology:"):
-        from workloads.topologies import build
+        from atsnn.workloads.topologies import build
         return compile_model(build(model.split(":", 1)[1]))
     return compile_model(MODELS / f"{model}.nir")
 
 
 def _data(program, data: str, samples: int):
     if data == "synthetic" and program.input.encoding == "direct":
-        from workloads.topologies import synthetic_images
+        from atsnn.workloads.topologies import synthetic_images
         return synthetic_images(samples, 1), None
-    from hwsim.datasets import load_data
+    from atsnn.hwsim.datasets import load_data
     x, y, _ = load_data(data, tuple(program.input.shape), encoding=program.input.encoding)
     return x[:samples], (None if y is None else y[:samples])
 
 
 def collect(case: str) -> dict:
     """Every recorded figure of one case (see the module docstring)."""
-    from hwsim.engine import simulate
-    from hwsim.policies import evaluate
-    from hwsim.results import summary_entry, write_run
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import evaluate
+    from atsnn.hwsim.results import summary_entry, write_run
 
     model, data, samples, T = CASES[case]
     program = _program(model)
@@ -106,7 +106,7 @@ def collect(case: str) -> dict:
     if not any(l.neuron == "ilif" for l in program.layers):
         from dataclasses import asdict
 
-        from hwsim.analytic import estimate, rates_from_trace
+        from atsnn.hwsim.analytic import estimate, rates_from_trace
         rates, events = rates_from_trace(trace)
         est = estimate(program, rates, 4 * T, input_events_per_timestep=events)
         out["analytic"] = json.loads(json.dumps(asdict(est), default=float))

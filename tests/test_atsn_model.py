@@ -5,11 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from compiler.float_sim import run_float
-from compiler.nir_import import import_nir
-from compiler.pipeline import compile_model
-from hwsim.engine import simulate
-from workloads.digits import load_split
+from atsnn.compiler.float_sim import run_float
+from atsnn.compiler.nir_import import import_nir
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.engine import simulate
+from atsnn.workloads.digits import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "workloads" / "models" / "digits_cnn_atsn.nir"
@@ -47,9 +47,9 @@ def test_frontend_and_model_load_without_torch():
     code = f"""
 import sys
 sys.modules["torch"] = None
-import compiler.torch_frontend as tf
-from compiler.nir_import import import_nir
-from compiler.pipeline import compile_model
+import atsnn.compiler.torch_frontend as tf
+from atsnn.compiler.nir_import import import_nir
+from atsnn.compiler.pipeline import compile_model
 compile_model(import_nir({str(MODEL)!r}))
 try:
     tf.ann_from_torch(object())
@@ -58,7 +58,7 @@ except ImportError as exc:
 else:
     raise SystemExit("no ImportError")
 try:
-    from compiler.torch_frontend import ClipReLU
+    from atsnn.compiler.torch_frontend import ClipReLU
 except ImportError:
     pass
 else:

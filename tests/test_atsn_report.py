@@ -1,6 +1,6 @@
 """The L_imp-trained digits CNN keeps its accuracy at one timestep on the accelerator (seed 001 Fig. 4)."""
 
-from workloads.atsn_report import measure
+from atsnn.workloads.atsn_report import measure
 
 
 def test_limp_model_beats_the_converted_model_at_low_timesteps():

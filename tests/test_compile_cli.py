@@ -73,8 +73,8 @@ def test_simulate_old_program_version(tmp_path, nir_fixtures, capsys):
 
 
 def test_compile_with_calibration_reports_agreement(tmp_path, capsys):
-    from workloads.demo import MODEL
-    from workloads.digits import load_split
+    from atsnn.workloads.demo import MODEL
+    from atsnn.workloads.digits import load_split
     x, _, _, _ = load_split()
     np.savez(tmp_path / "calib.npz", x=x[:32])
     assert main(["compile", str(MODEL), "-o", str(tmp_path / "p"), "--calib", str(tmp_path / "calib.npz")]) == 0

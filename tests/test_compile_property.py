@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atsnn.config import load_hardware
-from compiler.float_sim import run_float
-from compiler.pipeline import compile_model
-from hwsim.inputs import quantize_input
-from hwsim.reference import reference_run
+from atsnn.compiler.float_sim import run_float
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.inputs import quantize_input
+from atsnn.hwsim.reference import reference_run
 from netgen import random_inputs, random_network
 
 

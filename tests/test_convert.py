@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from atsnn.errors import ConversionError
-from compiler.convert import (AvgPool, BatchNorm, Clip, Conv, Dense, Flatten, ReLU, Route, ann_forward, _blocks, convert,
+from atsnn.compiler.convert import (AvgPool, BatchNorm, Clip, Conv, Dense, Flatten, ReLU, Route, ann_forward, _blocks, convert,
                               fold_batchnorm)
-from compiler.float_sim import run_float
+from atsnn.compiler.float_sim import run_float
 
 
 def test_bn_folding_is_exact():
@@ -18,7 +18,7 @@ def test_bn_folding_is_exact():
     ref = ann_forward(_blocks([Conv(w, b, padding=1), BatchNorm(**vars(bn)), ReLU(), Flatten(),
                                Dense(np.eye(4 * 36), np.zeros(4 * 36))]), x)[0]
     w2, b2 = fold_batchnorm(w, b, bn)
-    from hwsim.ops import conv2d
+    from atsnn.hwsim.ops import conv2d
     z = conv2d(x, w, (1, 1), (1, 1)).astype(np.float64) + b.reshape(1, -1, 1, 1)
     manual = np.maximum((z - bn.mean.reshape(1, -1, 1, 1)) / np.sqrt(bn.var.reshape(1, -1, 1, 1) + bn.eps)
                         * bn.gamma.reshape(1, -1, 1, 1) + bn.beta.reshape(1, -1, 1, 1), 0)
@@ -71,8 +71,8 @@ def test_converted_snn_approximates_the_ann():
 
 
 def test_lmpc_reduces_conversion_error_against_zero_init():
-    from workloads.digits import load_split
-    from workloads.train_digits import mlp_spec, train_mlp
+    from atsnn.workloads.digits import load_split
+    from atsnn.workloads.train_digits import mlp_spec, train_mlp
     xtr, _, xte, yte = load_split()
     clf, _ = train_mlp()
     acc = {}
@@ -92,7 +92,7 @@ def test_bad_ann_specs():
 
 
 def test_residual_blocks_convert_faithfully():
-    from compiler.convert import BatchNorm, Residual
+    from atsnn.compiler.convert import BatchNorm, Residual
     rng = np.random.default_rng(0)
 
     def conv(co, ci, k=3, s=1, p=1):
@@ -119,7 +119,7 @@ def test_residual_blocks_convert_faithfully():
 
 def _yolo_like(rng):
     """A miniature two-head detector: stride-2 conv, a head, a route, a transposed conv and a concat."""
-    from compiler.convert import Concat, ConvTranspose, Route, Tap
+    from atsnn.compiler.convert import Concat, ConvTranspose, Route, Tap
 
     def conv(co, ci, k=3, s=1, name=None):
         return Conv(rng.normal(0, np.sqrt(2 / (ci * k * k)), (co, ci, k, k)), rng.normal(0, 0.01, co), stride=s,
@@ -156,9 +156,9 @@ def test_multi_branch_detection_graph_converts_faithfully():
 
 
 def test_multi_output_network_round_trips_through_nir(tmp_path):
-    from compiler.nir_export import export_nir
-    from compiler.nir_import import import_nir
-    from compiler.pipeline import compile_model
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.compiler.nir_import import import_nir
+    from atsnn.compiler.pipeline import compile_model
     rng = np.random.default_rng(2)
     x = rng.uniform(0, 1, (10, 1, 8, 8))
     net = convert(_yolo_like(rng), (1, 8, 8), x)
@@ -173,7 +173,7 @@ def test_multi_output_network_round_trips_through_nir(tmp_path):
 
 def test_multi_head_program_simulates_with_fixed_T_only(tmp_path, capsys):
     from atsnn.cli import main
-    from compiler.nir_export import export_nir
+    from atsnn.compiler.nir_export import export_nir
     rng = np.random.default_rng(3)
     export_nir(convert(_yolo_like(rng), (1, 8, 8), rng.uniform(0, 1, (10, 1, 8, 8))), tmp_path / "det.nir")
     np.savez(tmp_path / "x.npz", x=rng.uniform(0, 1, (4, 1, 8, 8)))

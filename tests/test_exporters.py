@@ -14,12 +14,12 @@ import pytest
 
 from atsnn.config import load_hardware
 from atsnn.errors import NirImportError
-from compiler.exporters import recognise, snntorch_delayed_subtract
-from compiler.float_sim import run_float
-from compiler.nir_import import import_nir
-from compiler.pipeline import compile_model
-from hwsim.datasets import digits_test_split
-from hwsim.engine import simulate
+from atsnn.compiler.exporters import recognise, snntorch_delayed_subtract
+from atsnn.compiler.float_sim import run_float
+from atsnn.compiler.nir_import import import_nir
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.datasets import digits_test_split
+from atsnn.hwsim.engine import simulate
 
 FIX = Path(__file__).parent / "fixtures" / "exporters"
 
@@ -208,7 +208,7 @@ def test_affine_chain_and_scale_fold_into_one_synapse():
 
 def test_conv_sumpool_fold_equals_pool_of_conv():
     import nir
-    from hwsim.ops import apply_synapse, synapse_input
+    from atsnn.hwsim.ops import apply_synapse, synapse_input
     rng = np.random.default_rng(2)
     w, b = rng.normal(size=(2, 3, 3, 3)), rng.normal(size=2)
     two = np.array([2, 2])

@@ -10,12 +10,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from compiler.float_sim import run_float  # noqa: E402
-from compiler.float_sim_torch import run_float_torch  # noqa: E402
-from compiler.nir_import import import_nir  # noqa: E402
-from hwsim.datasets import digits_test_split  # noqa: E402
+from atsnn.compiler.float_sim import run_float  # noqa: E402
+from atsnn.compiler.float_sim_torch import run_float_torch  # noqa: E402
+from atsnn.compiler.nir_import import import_nir  # noqa: E402
+from atsnn.hwsim.datasets import digits_test_split  # noqa: E402
 from netgen import random_inputs, random_network  # noqa: E402
-from workloads.demo import MODEL  # noqa: E402
+from atsnn.workloads.demo import MODEL  # noqa: E402
 
 
 def _agree(net, x, T):

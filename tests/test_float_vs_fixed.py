@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from compiler.float_sim import run_float
-from compiler.nir_import import import_nir
-from compiler.pipeline import compile_model
-from hwsim.datasets import digits_test_split
-from hwsim.engine import simulate
-from workloads.demo import MODEL
+from atsnn.compiler.float_sim import run_float
+from atsnn.compiler.nir_import import import_nir
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.datasets import digits_test_split
+from atsnn.hwsim.engine import simulate
+from atsnn.workloads.demo import MODEL
 
 
 def test_digits_fixed_point_tracks_float_snn():
@@ -29,7 +29,7 @@ def test_digits_fixed_point_tracks_float_snn():
 
 
 def test_float_sim_two_neurons_by_hand():
-    from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+    from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
     h = FloatLayer(name="h", neuron="if", shape=(2,), bias=np.zeros(2), threshold=np.array([1.0, 1.0]),
                    v_init=np.zeros(2), synapses=[FloatSynapse(source="input", op="dense",
                                                                weight=np.array([[0.6, 0.0], [1.5, 0.0]]),

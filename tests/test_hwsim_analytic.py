@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from atsnn.cli import main
-from compiler.pipeline import compile_model
-from hwsim.analytic import estimate, rates_from_trace
-from hwsim.datasets import digits_test_split
-from hwsim.engine import simulate
-from hwsim.policies import evaluate
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.analytic import estimate, rates_from_trace
+from atsnn.hwsim.datasets import digits_test_split
+from atsnn.hwsim.engine import simulate
+from atsnn.hwsim.policies import evaluate
 from netgen import random_inputs, random_network
-from workloads.demo import MODEL
+from atsnn.workloads.demo import MODEL
 
 BOUND = 0.05
 
@@ -56,7 +56,7 @@ def test_estimate_cli(tmp_path, capsys):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_table_free_statistics_equal_the_table_means(seed):
-    from hwsim.tables import build_layer_table, pass_max_sizes, synapse_stats
+    from atsnn.hwsim.tables import build_layer_table, pass_max_sizes, synapse_stats
     p = compile_model(random_network(seed), input_max=1.0)
     for l in p.layers:
         lt = build_layer_table(l)
@@ -73,8 +73,8 @@ def test_table_free_statistics_equal_the_table_means(seed):
 
 def test_sampled_statistics_stay_close_on_a_large_layer():
     """Evenly spaced samples of 64 of 9216 positions: means within 3 % of the full table's."""
-    from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
-    from hwsim.tables import build_layer_table, synapse_stats
+    from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+    from atsnn.hwsim.tables import build_layer_table, synapse_stats
     rng = np.random.default_rng(0)
     net = FloatNetwork(name="big", input_shape=(2, 96, 96), output="out", layers=[
         FloatLayer(name="c", neuron="if", shape=(16, 96, 96), bias=np.zeros(16), threshold=np.ones(16), v_init=np.zeros(16),
@@ -96,7 +96,7 @@ def test_sampled_statistics_stay_close_on_a_large_layer():
 
 
 def test_functional_run_matches_the_simulator():
-    from hwsim.functional import run_functional
+    from atsnn.hwsim.functional import run_functional
     x, _ = digits_test_split()
     p = compile_model(MODEL)
     tr = simulate(p, x[:40], T=6)

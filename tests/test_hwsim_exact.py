@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atsnn.config import load_hardware
-from compiler.pipeline import compile_model
+from atsnn.compiler.pipeline import compile_model
 from exact_check import assert_engine_matches_reference, first_multi_pass_program, run_without_jit
 from netgen import random_inputs, random_network, shared_weight_conv_network, wide_dense_network
 
@@ -41,10 +41,10 @@ def test_kernels_without_jit():
         import sys, numpy as np
         sys.path.insert(0, %r)
         from atsnn.config import load_hardware
-        from compiler.pipeline import compile_model
-        from hwsim.engine import simulate
-        from hwsim.inputs import quantize_input
-        from hwsim.reference import reference_run
+        from atsnn.compiler.pipeline import compile_model
+        from atsnn.hwsim.engine import simulate
+        from atsnn.hwsim.inputs import quantize_input
+        from atsnn.hwsim.reference import reference_run
         from netgen import random_network, random_inputs
         net = random_network(3)
         p = compile_model(net, hw=load_hardware('atsnn28-small'), input_max=1.0)
@@ -52,7 +52,7 @@ def test_kernels_without_jit():
         tr = simulate(p, xq, T=3, already_quantized=True)
         ref = reference_run(p, xq, 3)
         assert np.array_equal(tr.u, ref.u)
-        import hwsim.kernels as k
+        import atsnn.hwsim.kernels as k
         # with NUMBA_DISABLE_JIT the kernel is the plain Python function, not a dispatcher
         assert type(k.neuron_update_batch).__name__ == 'function'
         print('ok')
@@ -111,7 +111,7 @@ def test_sequence_input_program_matches_reference():
     """Sequence frames loaded from DRAM every timestep (contract sec. 11)."""
     net = wide_dense_network(2, hidden=600, encoding="sequence")
     program = compile_model(net, hw=_tight(1024), input_max=1.0)
-    from hwsim.inputs import quantize_sequence_input
+    from atsnn.hwsim.inputs import quantize_sequence_input
     xq = quantize_sequence_input(program, np.random.default_rng(4).random((3, 4, 16)), 4)
     tr, _ = _compare_quantized(program, xq, 4)
     assert (tr.layers["h"]["dram_bytes"] > 0).all()

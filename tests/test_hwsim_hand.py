@@ -5,9 +5,9 @@ import pytest
 
 from atsnn.config import load_hardware
 from atsnn.program import AtParams, InputSpec, Layer, Program, Synapse
-from compiler.mapping import map_program_layers
-from hwsim.engine import simulate
-from hwsim.reference import exp_constants
+from atsnn.compiler.mapping import map_program_layers
+from atsnn.hwsim.engine import simulate
+from atsnn.hwsim.reference import exp_constants
 
 
 def _program():
@@ -60,7 +60,7 @@ def test_at_unit_energy_and_exit_test_energy_by_hand():
     #         + 2 neurons x (3 + 3) B x (0.8727 + 0.6407)/4 (state read and written)    = 7.24665
     # logic: 2 synops x add32 0.152 + 2 neurons x (2 x add32 + 2 x compare32 0.085)          = 1.252
     assert tr.layers["o"]["energy_at_unit"][0, 0] == pytest.approx(8.793175)
-    from hwsim.policies import evaluate
+    from atsnn.hwsim.policies import evaluate
     # exit test per timestep, 2 classes: per class 2 x mul32 5.572 (24 x 16 bit) + 2 exp-table reads
     # 0.8727 + 2 x add16 0.0734 + add32 0.152 = 13.1882; per step 2 x mul32 + compare32 = 11.229
     atsn = evaluate(tr, "atsn", cl_init=0.9, tau_cl=0.9)
@@ -107,7 +107,7 @@ def test_stalled_layer_cycles_and_bytes_by_hand():
     # streamed weights are not read from the PE memory: 4 synops x 3 B acc rw + 2 x 5 B state rw
     assert r["energy_pe_memory"][0, 0] == pytest.approx(4 * 3 * 0.6090 / 2 + 2 * 5 * 0.6090 / 2)
     assert r["energy_glb"][0, 0] == pytest.approx(64 * 11.03 / 32 + 1 * 12.77 / 32)
-    from hwsim.policies import evaluate
+    from atsnn.hwsim.policies import evaluate
     # input load ceil(60 B / 25.6) = 3 cycles, once per inference
     assert evaluate(tr, "fixed").cycles[0] == 3 + 2 * (17 + tr.layers["o"]["cycles"][0, 0])
 
@@ -120,9 +120,9 @@ def _fake_trace(p, u):
 def test_atsn_interior_exit_by_hand():
     p = _program()
     hw = p.hardware
-    from hwsim.policies import atsn_exit
-    from hwsim.reference import cl_sequence
-    from hwsim.reference_costs import atsn_exit_reference
+    from atsnn.hwsim.policies import atsn_exit
+    from atsnn.hwsim.reference import cl_sequence
+    from atsnn.hwsim.reference_costs import atsn_exit_reference
     # CL_1 = round(0.9 x 2**16) = 58982, tau = 49152: 44236, 33177, 24882, 18661 (floor of x 0.75)
     assert cl_sequence(0.9, 0.75, 5, hw).tolist() == [58982, 44236, 33177, 24882, 18661]
     # sample 0: two tied classes every step, S = 2 x ONE: exit when CL_t x 65536 < 2**31, CL_t < 32768,
@@ -138,8 +138,8 @@ def test_atsn_interior_exit_by_hand():
 
 def test_dtsnn_interior_exit_by_hand():
     p = _program()
-    from hwsim.policies import dtsnn_exit
-    from hwsim.reference_costs import dtsnn_exit_reference
+    from atsnn.hwsim.policies import dtsnn_exit
+    from atsnn.hwsim.reference_costs import dtsnn_exit_reference
     # 2 classes, scale 1: H(d) = binary entropy of sigmoid(d) / ln 2 for z = u / t with gap d;
     # t = 1: u = [1, 0], d = 1, H = 0.840; t = 2: u = [4, 0], d = 2, H = 0.527; t = 3: u = [9, 0],
     # d = 3, H = 0.275 < 0.5 -> exit at 3 (without the division by t, d = 4 at t = 2 would exit there)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwsim import ops
+from atsnn.hwsim import ops
 
 
 @settings(max_examples=60, deadline=None)

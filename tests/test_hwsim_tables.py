@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from compiler.pipeline import compile_model
-from hwsim import tables
-from workloads.demo import MLP_MODEL, MODEL
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim import tables
+from atsnn.workloads.demo import MLP_MODEL, MODEL
 
 
 def _same_table(a, b):

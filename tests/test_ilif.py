@@ -12,14 +12,14 @@ from atsnn.cli import main
 from atsnn.config import load_hardware
 from atsnn.errors import ConversionError, ProgramFormatError, QuantizationError, SimulationInputError
 from atsnn.program import InputSpec, Layer, Program, Synapse, load_program, save_program, validate_program
-from compiler.ilif import convert_ilif, run_float_ilif, to_ilif
-from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
-from compiler.mapping import map_program_layers
-from compiler.pipeline import compile_model
+from atsnn.compiler.ilif import convert_ilif, run_float_ilif, to_ilif
+from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+from atsnn.compiler.mapping import map_program_layers
+from atsnn.compiler.pipeline import compile_model
 from exact_check import assert_engine_matches_reference, first_multi_pass_program, run_without_jit
-from hwsim.engine import simulate
-from hwsim.policies import evaluate
-from hwsim.reference import reference_run
+from atsnn.hwsim.engine import simulate
+from atsnn.hwsim.policies import evaluate
+from atsnn.hwsim.reference import reference_run
 from netgen import random_inputs, random_network
 
 WIDE = dict(numeric={"membrane_bits": 32, "threshold_bits": 31}, at={"membrane_bits": 32})
@@ -127,13 +127,13 @@ def test_kernels_without_jit():
         import sys, numpy as np
         sys.path.insert(0, %r)
         from atsnn.config import load_hardware
-        from compiler.pipeline import compile_model
-        from hwsim.engine import simulate
-        from hwsim.inputs import quantize_input
-        from hwsim.reference import reference_run
+        from atsnn.compiler.pipeline import compile_model
+        from atsnn.hwsim.engine import simulate
+        from atsnn.hwsim.inputs import quantize_input
+        from atsnn.hwsim.reference import reference_run
         from netgen import random_inputs
         from test_ilif import _ilif_net
-        import hwsim.ilif as k
+        import atsnn.hwsim.ilif as k
         assert not hasattr(k.ilif_fire_batch, 'signatures')
         for seed in (3, 7):
             net = _ilif_net(seed, 4)
@@ -152,9 +152,9 @@ def test_kernels_without_jit():
 
 @pytest.fixture(scope="module")
 def digits():
-    from compiler.nir_import import import_nir
-    from hwsim.datasets import digits_test_split
-    from workloads.demo import MODEL
+    from atsnn.compiler.nir_import import import_nir
+    from atsnn.hwsim.datasets import digits_test_split
+    from atsnn.workloads.demo import MODEL
     x, y = digits_test_split()
     return import_nir(MODEL), x, y
 
@@ -187,7 +187,7 @@ def test_digits_fixed_point_tracks_float_ilif(digits, T, wide):
 
 
 def test_convert_ilif_equals_if_conversion_reinterpreted():
-    from compiler.convert import Dense, Flatten, ReLU, convert
+    from atsnn.compiler.convert import Dense, Flatten, ReLU, convert
     rng = np.random.default_rng(0)
     ann = [Flatten(), Dense(rng.normal(0, 0.5, (6, 8)), rng.normal(0, 0.1, 6)), ReLU(),
            Dense(rng.normal(0, 0.5, (3, 6)))]
@@ -204,8 +204,8 @@ def test_convert_ilif_equals_if_conversion_reinterpreted():
 
 
 def test_nir_round_trip(tmp_path, digits):
-    from compiler.nir_export import export_nir
-    from compiler.nir_import import import_nir
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.compiler.nir_import import import_nir
     net, _, _ = digits
     il = to_ilif(net, 6)
     export_nir(il, tmp_path / "m.nir")
@@ -225,7 +225,7 @@ def test_nir_round_trip(tmp_path, digits):
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")  # the array top refuses the program in __init__
 def test_cli_compile_simulate_and_errors(tmp_path, digits, capsys):
-    from compiler.nir_export import export_nir
+    from atsnn.compiler.nir_export import export_nir
     net, _, _ = digits
     model = tmp_path / "ilif.nir"
     export_nir(to_ilif(net, 4), model)
@@ -257,14 +257,14 @@ def test_cli_compile_simulate_and_errors(tmp_path, digits, capsys):
     assert "node 'conv0'" in e and "soft reset" in e
     e = err(["compile", str(model), "-o", str(tmp_path / "q"), "--T", "14"])
     assert "layer 'conv1'" in e and "T = 14" in e and "membrane_bits >= 20" in e
-    from workloads.demo import MODEL
+    from atsnn.workloads.demo import MODEL
     assert "iLIF models only" in err(["compile", str(MODEL), "-o", str(tmp_path / "q"), "--T", "4"])
     assert not (tmp_path / "q").exists() and not (tmp_path / "r2").exists()
 
 
 def test_wide_hardware_file_is_accepted(tmp_path, digits, capsys):
     from atsnn.config import hardware_to_toml
-    from compiler.nir_export import export_nir
+    from atsnn.compiler.nir_export import export_nir
     net, _, _ = digits
     toml = tmp_path / "wide.toml"
     toml.write_text(hardware_to_toml(load_hardware("atsnn28").replace(**WIDE)))

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from workloads.ilif_digits import measure, write_ilif_report
+from atsnn.workloads.ilif_digits import measure, write_ilif_report
 
 
 def test_report_files(tmp_path):
@@ -15,11 +15,11 @@ def test_report_files(tmp_path):
 
 
 def test_if_rows_from_a_longer_trace_are_exact():
-    from compiler.pipeline import compile_model
-    from hwsim.datasets import digits_test_split
-    from hwsim.engine import simulate
-    from hwsim.policies import evaluate
-    from workloads.demo import MODEL
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.datasets import digits_test_split
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import evaluate
+    from atsnn.workloads.demo import MODEL
     rows = measure(samples=20, Ts=(2, 4))
     r2 = next(r for r in rows if r["neuron"] == "IF" and r["simulation"] == "fixed point" and r["T"] == 2)
     x, y = digits_test_split()

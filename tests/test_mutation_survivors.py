@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from atsnn.errors import SimulationInputError
-from hwsim.energy import COMPONENTS
-from hwsim.policies import atsn_exit, check_params, dtsnn_exit, evaluate
+from atsnn.hwsim.energy import COMPONENTS
+from atsnn.hwsim.policies import atsn_exit, check_params, dtsnn_exit, evaluate
 
 
 # ---------------------------------------------------------------------------- hwsim/policies.py
@@ -195,7 +195,7 @@ class _Costs:
 
 
 def _energy(psn=False):
-    from hwsim.energy import ActionEnergy
+    from atsnn.hwsim.energy import ActionEnergy
 
     # widths chosen so that ceil(bits / 8) bytes differ from any other rounding: 9 -> 2 B, 17 -> 3 B
     hw = NS(numeric=NS(weight_bits=8, accumulator_bits=17, membrane_bits=9, event_bytes=2, psn_tap_bits=8),
@@ -307,7 +307,7 @@ def _mapping(**kw):
 
 
 def test_reference_counts_the_actions_of_a_pe_layer_by_hand():
-    from hwsim.reference_costs import _layer_actions
+    from atsnn.hwsim.reference_costs import _layer_actions
 
     layer = NS(name="L", neurons=4, neuron="if", extra={}, mapping=_mapping(), leak_shift=1, current_shift=2,
                reset="subtract")
@@ -327,7 +327,7 @@ def test_reference_counts_the_actions_of_a_pe_layer_by_hand():
 
 
 def test_reference_counts_the_actions_of_the_at_unit_by_hand():
-    from hwsim.reference_costs import _layer_actions
+    from atsnn.hwsim.reference_costs import _layer_actions
 
     layer = NS(name="L", neurons=2, neuron="integrator", extra={}, leak_shift=1, current_shift=0, reset="none",
                mapping=_mapping(unit="at", weights_resident=False))
@@ -345,7 +345,7 @@ def test_reference_counts_the_actions_of_the_at_unit_by_hand():
 
 
 def test_reference_counts_the_actions_of_a_psn_layer_by_hand():
-    from hwsim.reference_costs import _layer_actions
+    from atsnn.hwsim.reference_costs import _layer_actions
 
     layer = NS(name="L", neurons=4, neuron="psn", extra={"psn": {"mode": "sliding", "taps": [1, 2, 3], "shift": 0}},
                mapping=_mapping(), leak_shift=0, current_shift=0, reset="none")
@@ -365,7 +365,7 @@ def test_reference_counts_the_actions_of_a_psn_layer_by_hand():
 
 
 def test_reference_traffic_by_kind_by_hand():
-    from hwsim.reference_costs import _traffic
+    from atsnn.hwsim.reference_costs import _traffic
 
     a = NS(name="A", neurons=20, neuron="if", synapses=[NS(source="input")],
            mapping=_mapping(weights_resident=False, streamed_weight_bytes_per_timestep=3))
@@ -404,7 +404,7 @@ def _two():
 
 @pytest.mark.parametrize("T", [0, 2.5, "3"])
 def test_T_must_be_a_positive_integer(T):
-    from hwsim.engine import check_T
+    from atsnn.hwsim.engine import check_T
 
     with pytest.raises(SimulationInputError) as e:
         check_T(T)
@@ -412,7 +412,7 @@ def test_T_must_be_a_positive_integer(T):
 
 
 def test_trace_records_have_the_documented_fields_and_types():
-    from hwsim.engine import LAYER_FIELDS, simulate
+    from atsnn.hwsim.engine import LAYER_FIELDS, simulate
 
     p = _two()
     tr = simulate(p, np.array([[1, 2]]), T=2, already_quantized=True)
@@ -429,14 +429,14 @@ def test_trace_records_have_the_documented_fields_and_types():
 
 
 def test_a_run_that_does_not_fit_in_memory_is_refused_before_allocating(monkeypatch):
-    from hwsim.engine import simulate
+    from atsnn.hwsim.engine import simulate
 
     p = _two()
     # records: 2 layers x (11 counters + 6 dynamic energies) + 2 classes, 8 B each, per sample and timestep,
     # twice over for the evaluation: 2 x 8 x 1 x 3 x (2 x 17 + 2) = 1728 B
-    monkeypatch.setattr("hwsim.memory.available_memory_bytes", lambda: 1728)
+    monkeypatch.setattr("atsnn.hwsim.memory.available_memory_bytes", lambda: 1728)
     simulate(p, np.array([[1, 2]]), T=3, already_quantized=True)
-    monkeypatch.setattr("hwsim.memory.available_memory_bytes", lambda: 1727)
+    monkeypatch.setattr("atsnn.hwsim.memory.available_memory_bytes", lambda: 1727)
     with pytest.raises(SimulationInputError) as e:
         simulate(p, np.array([[1, 2]]), T=3, already_quantized=True)
     assert str(e.value) == ("program 'two': 1 samples x T=3 need about 0 MiB of records, 0 MiB available; "
@@ -444,7 +444,7 @@ def test_a_run_that_does_not_fit_in_memory_is_refused_before_allocating(monkeypa
 
 
 def test_the_cost_table_and_dram_choice_are_the_ones_asked_for():
-    from hwsim.engine import simulate
+    from atsnn.hwsim.engine import simulate
 
     p = _two()
     x = np.array([[1, 2]])
@@ -461,7 +461,7 @@ def test_the_cost_table_and_dram_choice_are_the_ones_asked_for():
 def test_simulate_hands_ilif_programs_to_the_ilif_simulator_with_every_argument(monkeypatch):
     from test_ilif import _hand_program
 
-    from hwsim.engine import simulate
+    from atsnn.hwsim.engine import simulate
 
     seen = {}
 
@@ -469,7 +469,7 @@ def test_simulate_hands_ilif_programs_to_the_ilif_simulator_with_every_argument(
         seen["args"], seen["kwargs"] = args, kwargs
         return "trace"
 
-    monkeypatch.setattr("hwsim.ilif.simulate_ilif", fake)
+    monkeypatch.setattr("atsnn.hwsim.ilif.simulate_ilif", fake)
     p = _hand_program(T=2)
     x, labels = np.array([[1, 2]]), np.array([1])
     assert simulate(p, x, labels, T=2, costs="horowitz45", dram="ddr3-horowitz", batch_size=3, progress=True,
@@ -480,7 +480,7 @@ def test_simulate_hands_ilif_programs_to_the_ilif_simulator_with_every_argument(
 
 
 def test_simulate_shows_no_progress_bar_unless_asked(capfd):
-    from hwsim.engine import simulate
+    from atsnn.hwsim.engine import simulate
 
     # (the bar itself is not tested here: tqdm hangs in the forked workers of a mutation run)
     simulate(_two(), np.array([[1, 2]]), T=1, already_quantized=True)
@@ -490,9 +490,9 @@ def test_simulate_shows_no_progress_bar_unless_asked(capfd):
 def test_a_binary_spike_frame_is_read_as_one_bit_per_input():
     from atsnn.config import load_hardware
     from atsnn.program import AtParams, InputSpec, Layer, Program, Synapse
-    from compiler.mapping import map_program_layers
-    from hwsim.engine import simulate
-    from hwsim.reference import exp_constants
+    from atsnn.compiler.mapping import map_program_layers
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.reference import exp_constants
 
     hw = load_hardware("atsnn28-small")
     h = Layer(name="h", neuron="if", shape=(2,), bias=np.zeros(2, int), threshold=4, v_init=np.zeros(2, int),
@@ -509,15 +509,15 @@ def test_a_binary_spike_frame_is_read_as_one_bit_per_input():
     tr = simulate(p, x, T=2, already_quantized=True)
     # per timestep h reads the 9-input frame as ceil(9 x 1 / 8) = 2 B and writes its 2-bit map as 1 B
     assert tr.layers["h"]["glb_bytes"].tolist() == [[3.0, 3.0]]
-    from hwsim.engine import input_frame_bytes
+    from atsnn.hwsim.engine import input_frame_bytes
 
     assert input_frame_bytes(p) == 2
     assert input_frame_bytes(_two()) == 2  # two 8-bit pixels
 
 
 def test_accumulator_outside_the_float32_exact_range_is_refused():
-    from hwsim.engine import StepCounters
-    from hwsim.ops import EXACT_LIMIT
+    from atsnn.hwsim.engine import StepCounters
+    from atsnn.hwsim.ops import EXACT_LIMIT
 
     layer = NS(neurons=3, mapping=NS(chunk_sizes=[2, 1]))
     sc = StepCounters(2, layer)
@@ -537,9 +537,9 @@ def test_accumulator_outside_the_float32_exact_range_is_refused():
 def test_three_synapses_add_up_in_the_accumulator_every_timestep():
     from atsnn.config import load_hardware
     from atsnn.program import AtParams, InputSpec, Layer, Program, Synapse
-    from compiler.mapping import map_program_layers
-    from hwsim.engine import simulate
-    from hwsim.reference import exp_constants
+    from atsnn.compiler.mapping import map_program_layers
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.reference import exp_constants
 
     hw = load_hardware("atsnn28-small")
     ws = [np.array([[1, 0], [0, 1]]), np.array([[2, 0], [0, 0]]), np.array([[0, 0], [0, 3]])]
@@ -573,7 +573,7 @@ def _small_hw():
 
 
 def test_leak_and_current_shift_by_hand():
-    from hwsim.reference import leak, shifted_current
+    from atsnn.hwsim.reference import leak, shifted_current
 
     v = np.array([-7, 7, 8, -8, 0])
     # v - (v >> 2) with the arithmetic shift rounding toward minus infinity: -7 >> 2 = -2
@@ -587,7 +587,7 @@ def test_leak_and_current_shift_by_hand():
 
 
 def test_pe_neuron_update_by_hand():
-    from hwsim.reference import neuron_update
+    from atsnn.hwsim.reference import neuron_update
 
     kw = dict(leak_shift=0, reset="subtract", v_reset=0, comparator=">=", vmin=-32768, vmax=32767)
     v, acc = np.array([10, 0, 32000, -32000]), np.array([5, 7, 10000, -10000])
@@ -610,7 +610,7 @@ def test_pe_neuron_update_by_hand():
 
 
 def test_output_integrator_by_hand():
-    from hwsim.reference import integrator_update
+    from atsnn.hwsim.reference import integrator_update
 
     lim = dict(umin=-(1 << 23), umax=(1 << 23) - 1)
     u, hi, lo = integrator_update(np.array([100, -100]), np.array([10, -10]), np.array([1, 1]), leak_shift=2, **lim)
@@ -621,7 +621,7 @@ def test_output_integrator_by_hand():
 
 
 def test_exp_table_and_constants_by_hand():
-    from hwsim.reference import exp_constants, exp_table
+    from atsnn.hwsim.reference import exp_constants, exp_table
 
     hw = _small_hw()
     t = exp_table(hw)  # round(exp(-j * 12 / 63) * 32768)
@@ -640,7 +640,7 @@ def test_exp_table_and_constants_by_hand():
 
 
 def test_at_sigma_confidence_and_exit_by_hand():
-    from hwsim.reference import at_exit, at_sigma, cl_sequence, exp_table
+    from atsnn.hwsim.reference import at_exit, at_sigma, cl_sequence, exp_table
 
     hw = _small_hw()
     u = np.array([[10, 10, 9, 0, -2, -5], [0, 5, 5, 5, 5, 5]])
@@ -666,7 +666,7 @@ def _conv_syn(op, input_shape, kernel, stride=(1, 1), padding=(0, 0)):
 
 
 def test_outputs_an_input_event_reaches_by_hand():
-    from hwsim.tables import _reached_outputs
+    from atsnn.hwsim.tables import _reached_outputs
 
     # conv: output (oy, ox) reads input (oy*s - p + ky, ox*s - p + kx); taps in (ky, kx) row-major order
     syn = _conv_syn("conv2d", (1, 3, 3), (3, 3), padding=(1, 1))
@@ -687,7 +687,7 @@ def test_outputs_an_input_event_reaches_by_hand():
 
 
 def test_pass_sizes_and_dense_statistics_by_hand():
-    from hwsim.tables import pass_max_sizes, synapse_stats
+    from atsnn.hwsim.tables import pass_max_sizes, synapse_stats
 
     # PE chunks of 5 and 4 neurons in 2 passes: PE 0 holds 3 + 2, PE 1 holds 2 + 2
     layer = NS(neurons=9, mapping=NS(chunk_sizes=[5, 4], passes=2))
@@ -701,7 +701,7 @@ def test_pass_sizes_and_dense_statistics_by_hand():
 
 
 def test_conv_statistics_by_hand():
-    from hwsim.tables import synapse_stats
+    from atsnn.hwsim.tables import synapse_stats
 
     # 1x3 kernel, padding (0, 1) on a 2x3 input, one PE: the 6 positions reach 2, 3, 2 outputs per row
     syn = _conv_syn("conv2d", (1, 2, 3), (1, 3), padding=(0, 1))
@@ -713,7 +713,7 @@ def test_conv_statistics_by_hand():
 
 
 def test_statistics_over_several_position_batches_and_uneven_passes_by_hand():
-    from hwsim.tables import synapse_stats
+    from atsnn.hwsim.tables import synapse_stats
 
     # a 1x1 conv on a 1x65 input (two batches of positions): event at position i reaches neuron i only.
     # PE chunks [33, 32] in 2 passes: PE 0 holds 17 + 16 neurons, PE 1 16 + 16; so positions 0..16 and
@@ -733,7 +733,7 @@ def test_statistics_over_several_position_batches_and_uneven_passes_by_hand():
 
 
 def test_tap_pairs_and_pass_ranges_by_hand():
-    from hwsim.tables import _tap_pairs, pass_ranges
+    from atsnn.hwsim.tables import _tap_pairs, pass_ranges
 
     # conv, padding 1: output o reads input o - 1 + tap
     assert [a.tolist() for a in _tap_pairs(3, 3, 1, 1, 0, False)] == [[0, 1], [1, 2]]
@@ -746,7 +746,7 @@ def test_tap_pairs_and_pass_ranges_by_hand():
 
 
 def test_layer_tables_by_hand(monkeypatch):
-    from hwsim.tables import _table_bytes, build_layer_table
+    from atsnn.hwsim.tables import _table_bytes, build_layer_table
 
     dense = NS(name="d", shape=(9,), synapses=[NS(op="dense")], mapping=NS(unit="pe", chunk_sizes=[5, 4], passes=2))
     t = build_layer_table(dense)
@@ -762,16 +762,16 @@ def test_layer_tables_by_hand(monkeypatch):
     assert st.positional is True and st.conn[0].dtype == np.int64
     assert st.conn[0].tolist() == [[2, 3, 2, 2, 3, 2]]  # outputs each input position reaches
     # entries = passes x PEs x input positions = 1 x 1 x 6: exactly at the limit is allowed
-    monkeypatch.setattr("hwsim.tables.MAX_TABLE_ENTRIES", 6)
+    monkeypatch.setattr("atsnn.hwsim.tables.MAX_TABLE_ENTRIES", 6)
     build_layer_table(conv)
-    monkeypatch.setattr("hwsim.tables.MAX_TABLE_ENTRIES", 5)
+    monkeypatch.setattr("atsnn.hwsim.tables.MAX_TABLE_ENTRIES", 5)
     with pytest.raises(SimulationInputError) as e:
         build_layer_table(conv)
     assert str(e.value) == "layer 'h' is too large for the exact simulator (6 table entries); use the analytic mode"
 
 
 def test_statistics_with_three_uneven_passes_and_sampled_positions_by_hand():
-    from hwsim.tables import synapse_stats
+    from atsnn.hwsim.tables import synapse_stats
 
     # 1x1 conv on a 1x12 input; PE chunks [8, 4] in 3 passes: PE 0 holds 3 + 3 + 2 neurons, PE 1 2 + 1 + 1.
     # Pass 0 is reached from positions 0-2 and 8-9, pass 1 from 3-5 and 10, pass 2 from 6-7 and 11
@@ -790,7 +790,7 @@ def test_statistics_with_three_uneven_passes_and_sampled_positions_by_hand():
 
 
 def test_reference_convolutions_and_pooling_by_hand():
-    from hwsim.reference import _ref_conv, _ref_conv_transpose, _ref_pool
+    from atsnn.hwsim.reference import _ref_conv, _ref_conv_transpose, _ref_pool
 
     x = np.array([[[[1, 2], [3, 4]]]])
     w = np.array([[[[1, 10], [100, 1000]]]])
@@ -810,7 +810,7 @@ def test_reference_convolutions_and_pooling_by_hand():
 
 
 def test_reference_reach_and_pass_ranges_by_hand():
-    from hwsim.reference import _ref_pass_ranges, _ref_reach
+    from atsnn.hwsim.reference import _ref_pass_ranges, _ref_reach
 
     conv = _conv_syn("conv2d", (1, 3, 3), (3, 3), padding=(1, 1))
     # input (0, 0) reaches outputs (0, 0), (0, 1), (1, 0), (1, 1) of both output channels
@@ -825,7 +825,7 @@ def test_reference_reach_and_pass_ranges_by_hand():
 
 
 def test_statistics_when_the_last_position_reaches_nothing():
-    from hwsim.tables import synapse_stats
+    from atsnn.hwsim.tables import synapse_stats
 
     # 1x1 conv, stride 2, on a 1x4 input: positions 0 and 2 reach outputs 0 and 1, positions 1 and 3 none
     syn = _conv_syn("conv2d", (1, 1, 4), (1, 1), stride=(1, 2))
@@ -835,7 +835,7 @@ def test_statistics_when_the_last_position_reaches_nothing():
 
 
 def test_accounting_matrix_by_hand():
-    from hwsim.tables import build_layer_table
+    from atsnn.hwsim.tables import build_layer_table
 
     dense = NS(name="d", shape=(9,), synapses=[NS(op="dense")], mapping=NS(unit="pe", chunk_sizes=[5, 4], passes=2))
     st = build_layer_table(dense).synapses[0]
@@ -850,7 +850,7 @@ def test_accounting_matrix_by_hand():
 
 
 def test_table_cache_keeps_the_newest_table_within_its_byte_limit(monkeypatch):
-    from hwsim import tables
+    from atsnn.hwsim import tables
 
     def layer(name, chunks):
         syn = NS(op="dense", input_shape=(4,), stride=(1, 1), padding=(0, 0), weight=np.zeros((sum(chunks), 4)))
@@ -868,7 +868,7 @@ def test_table_cache_keeps_the_newest_table_within_its_byte_limit(monkeypatch):
 
 
 def test_an_event_that_reaches_no_neuron_of_a_pass_costs_nothing():
-    from hwsim.tables import build_layer_table
+    from atsnn.hwsim.tables import build_layer_table
 
     # 1x1 conv, stride 2, on a 1x4 input: positions 1 and 3 reach no output (contract sec. 6: filtered at the bus)
     layer = NS(name="s", shape=(1, 1, 2), mapping=NS(unit="pe", chunk_sizes=[2], passes=1),
@@ -879,7 +879,7 @@ def test_an_event_that_reaches_no_neuron_of_a_pass_costs_nothing():
 
 
 def test_reference_edges_by_hand():
-    from hwsim.reference import _ref_conv_transpose, _ref_pool, _ref_reach, cl_sequence, integrator_update, \
+    from atsnn.hwsim.reference import _ref_conv_transpose, _ref_pool, _ref_reach, cl_sequence, integrator_update, \
         neuron_update
 
     x = np.array([[[[1, 2], [3, 4]]]])
@@ -904,7 +904,7 @@ def test_reference_edges_by_hand():
 
 
 def test_at_sigma_table_end_fraction_and_batched_winner_by_hand():
-    from hwsim.reference import at_sigma, exp_table
+    from atsnn.hwsim.reference import at_sigma, exp_table
 
     hw = _small_hw()  # E = 64, F = 8, exp_scale_bits = 16
     table = np.arange(64, 0, -1)  # T[j] = 64 - j: a table whose tail is not flat
@@ -923,7 +923,7 @@ def test_at_sigma_table_end_fraction_and_batched_winner_by_hand():
 
 
 def test_run_batches_allocates_the_records_and_walks_the_batches():
-    from hwsim.engine import LAYER_FIELDS, run_batches
+    from atsnn.hwsim.engine import LAYER_FIELDS, run_batches
 
     p = _two()
     calls = []
@@ -943,7 +943,7 @@ def test_run_batches_allocates_the_records_and_walks_the_batches():
 
 # ---------------------------------------------------------------------------- compiler/nir_import.py helpers
 def test_nir_import_array_pair_and_finite_checks():
-    from compiler.nir_import import NirImportError, _arr, _check_finite, _pair
+    from atsnn.compiler.nir_import import NirImportError, _arr, _check_finite, _pair
 
     assert _arr([1, 2]).dtype == np.float64
     assert _pair(3, "stride", "c1") == (3, 3) and _pair([2, 5], "stride", "c1") == (2, 5)
@@ -959,7 +959,7 @@ def test_nir_import_array_pair_and_finite_checks():
 
 
 def test_nir_import_per_channel_parameters():
-    from compiler.nir_import import NirImportError, _per_channel
+    from atsnn.compiler.nir_import import NirImportError, _per_channel
 
     shape = (2, 1, 3)  # two channels of three neurons
     assert _per_channel("n", "v_threshold", 1.5, shape).tolist() == [1.5, 1.5]
@@ -977,7 +977,7 @@ def test_nir_import_per_channel_parameters():
 
 
 def test_nir_import_output_shapes_pytorch_semantics():
-    from compiler.nir_import import NirImportError, _pool_out, conv_out_shape
+    from atsnn.compiler.nir_import import NirImportError, _pool_out, conv_out_shape
 
     # pooling (h + 2p - k) // s + 1 per axis
     assert _pool_out((3, 7, 9), (3, 2), (2, 3), (1, 0), "p") == (3, 4, 3)
@@ -994,7 +994,7 @@ def test_nir_import_output_shapes_pytorch_semantics():
 
 
 def test_nir_import_graph_order_version_and_text():
-    from compiler.nir_import import NirImportError, _text, _toposort, _version_tuple
+    from atsnn.compiler.nir_import import NirImportError, _text, _toposort, _version_tuple
 
     assert _toposort(["c", "a", "b", "d"], [("a", "b"), ("b", "d"), ("c", "d")]) == ["a", "c", "b", "d"]
     with pytest.raises(NirImportError) as e:
@@ -1019,7 +1019,7 @@ class LIF:
 
 
 def test_nir_import_dt_choice():
-    from compiler.nir_import import NirImportError, _choose_dt
+    from atsnn.compiler.nir_import import NirImportError, _choose_dt
 
     def err(*a, **k):
         with pytest.raises(NirImportError) as e:
@@ -1089,7 +1089,7 @@ class Other:
 
 
 def test_nir_import_dt_choice_node_kinds_and_edges():
-    from compiler.nir_import import NirImportError, _choose_dt
+    from atsnn.compiler.nir_import import NirImportError, _choose_dt
 
     assert _choose_dt({"a": I([5.0])}, "auto", "w") == 0.2 and _choose_dt({"l": LI([0.3], [3.0])}, "auto", "w") == \
         pytest.approx(0.1)
@@ -1101,7 +1101,7 @@ def test_nir_import_dt_choice_node_kinds_and_edges():
 
 
 def test_nir_import_drops_batch_dimensions():
-    from compiler.nir_import import _drop_batch
+    from atsnn.compiler.nir_import import _drop_batch
 
     def drop(shape, consumer):
         return _drop_batch(shape, {"i": Input(), "c": consumer}, "i", [("x", "y"), ("i", "c")])
@@ -1121,7 +1121,7 @@ def test_nir_import_drops_batch_dimensions():
 
 
 def test_nir_import_input_shape():
-    from compiler.nir_import import NirImportError, _input_shape
+    from atsnn.compiler.nir_import import NirImportError, _input_shape
 
     def shape(inp, consumer=None):
         nodes = {"i": inp} if consumer is None else {"i": inp, "c": consumer}
@@ -1147,7 +1147,7 @@ class Bare:  # a node without input_type / metadata attributes
 
 
 def test_nir_import_batch_and_shape_edges():
-    from compiler.nir_import import NirImportError, _drop_batch, _input_shape
+    from atsnn.compiler.nir_import import NirImportError, _drop_batch, _input_shape
 
     def drop(shape, consumer):
         return _drop_batch(shape, {"i": Input(), "c": consumer}, "i", [("i", "c")])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from atsnn.errors import NirImportError
-from compiler.convert import Dense, Flatten, ReLU, convert
-from compiler.nir_export import export_nir
-from compiler.nir_import import import_nir
+from atsnn.compiler.convert import Dense, Flatten, ReLU, convert
+from atsnn.compiler.nir_export import export_nir
+from atsnn.compiler.nir_import import import_nir
 
 
 def test_digits_fixture_uses_metadata(nir_fixtures):

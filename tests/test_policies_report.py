@@ -7,12 +7,12 @@ import pytest
 
 from atsnn.report import build_report
 from atsnn.errors import AtsnnError
-from compiler.pipeline import compile_model
-from hwsim.datasets import digits_test_split
-from hwsim.engine import simulate
-from hwsim.policies import evaluate, sweep_atsn, sweep_dtsnn
-from hwsim.results import write_run
-from workloads.demo import MODEL
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.datasets import digits_test_split
+from atsnn.hwsim.engine import simulate
+from atsnn.hwsim.policies import evaluate, sweep_atsn, sweep_dtsnn
+from atsnn.hwsim.results import write_run
+from atsnn.workloads.demo import MODEL
 
 
 @pytest.fixture(scope="module")

@@ -15,19 +15,19 @@ from atsnn.cli import main
 from atsnn.config import load_hardware
 from atsnn.errors import NirImportError, ProgramFormatError, QuantizationError, SimulationInputError
 from atsnn.program import InputSpec, Layer, Program, Synapse, load_program, save_program, validate_program
-from compiler.float_sim import run_float
-from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
-from compiler.mapping import map_program_layers
-from compiler.nir_export import export_nir
-from compiler.nir_import import conv_out_shape, import_nir
-from compiler.pipeline import compile_model
-from hwsim.engine import simulate
-from hwsim.inputs import quantize_sequence_input
-from hwsim.policies import evaluate
-from hwsim.psn import psn_update_batch
-from hwsim.psn_reference import psn_update
+from atsnn.compiler.float_sim import run_float
+from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+from atsnn.compiler.mapping import map_program_layers
+from atsnn.compiler.nir_export import export_nir
+from atsnn.compiler.nir_import import conv_out_shape, import_nir
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.engine import simulate
+from atsnn.hwsim.inputs import quantize_sequence_input
+from atsnn.hwsim.policies import evaluate
+from atsnn.hwsim.psn import psn_update_batch
+from atsnn.hwsim.psn_reference import psn_update
 from exact_check import assert_engine_matches_reference
-from hwsim.reference import reference_run
+from atsnn.hwsim.reference import reference_run
 
 SMALL = "atsnn28-small"
 
@@ -181,7 +181,7 @@ def test_kernel_and_engine_without_jit():
         import sys
         sys.path.insert(0, %r)
         import numpy as np
-        import hwsim.psn as k
+        import atsnn.hwsim.psn as k
         assert not hasattr(k.psn_update_batch, 'signatures')
         from test_psn import _engine_vs_reference, _kernel_vs_reference
         rng = np.random.default_rng(0)
@@ -386,7 +386,7 @@ def test_float_vs_fixed_on_small_psn_net():
 
 # --------------------------------------------------------------------------- data and CLI
 def test_digits_seq_data():
-    from hwsim.datasets import digits_test_split, load_data
+    from atsnn.hwsim.datasets import digits_test_split, load_data
     x, y, _ = load_data("digits-seq", (8,), encoding="sequence")
     xi, yi = digits_test_split()
     assert x.shape == (xi.shape[0], 8, 8) and np.array_equal(y, yi)
@@ -424,7 +424,7 @@ def test_cli_compile_and_simulate(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "(samples, >= 9, 8)" in err
     # a direct program given sequence data
-    from workloads.demo import MODEL
+    from atsnn.workloads.demo import MODEL
     assert main(["compile", str(MODEL), "-o", str(tmp_path / "digits")]) == 0
     capsys.readouterr()
     assert main(["simulate", str(tmp_path / "digits"), "--data", "digits-seq", "-o", str(tmp_path / "bad")]) == 2
@@ -437,8 +437,8 @@ def test_functional_and_analytic_modes():
     """The functional run gives the simulator's spikes; the analytic estimate, fed the measured rates, agrees
     with the exact cycles and energy within the bound of tests/test_hwsim_analytic.py; a dense PSN layer's
     update cycles are exact."""
-    from hwsim.analytic import estimate, rates_from_trace
-    from hwsim.functional import run_functional
+    from atsnn.hwsim.analytic import estimate, rates_from_trace
+    from atsnn.hwsim.functional import run_functional
     from test_hwsim_analytic import BOUND
     for seed in (0, 2, 5):
         net = psn_network(seed)

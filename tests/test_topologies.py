@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from atsnn.errors import ConversionError
-from compiler.pipeline import compile_model
-from hwsim.engine import simulate
-from workloads.topologies import build, synthetic_images
+from atsnn.compiler.pipeline import compile_model
+from atsnn.hwsim.engine import simulate
+from atsnn.workloads.topologies import build, synthetic_images
 
 
 @pytest.mark.slow
@@ -69,9 +69,9 @@ def test_yolov3_tiny_follows_table1(yolo):
 
 
 def test_yolov3_tiny_functional_rates_and_analytic_estimate(yolo):
-    from hwsim.analytic import estimate
-    from hwsim.functional import run_functional
-    from workloads.topologies import YOLO_INPUT
+    from atsnn.hwsim.analytic import estimate
+    from atsnn.hwsim.functional import run_functional
+    from atsnn.workloads.topologies import YOLO_INPUT
     _, p = yolo
     run = run_functional(p, synthetic_images(1, 3, YOLO_INPUT), T=4)
     rates = run.rates(p)

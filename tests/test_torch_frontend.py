@@ -7,9 +7,9 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from atsnn.errors import ConversionError  # noqa: E402
-from compiler.convert import AvgPool, BatchNorm, Clip, Conv, Dense, Flatten, convert  # noqa: E402
-from compiler.float_sim import run_float  # noqa: E402
-from compiler.torch_frontend import ClipReLU, ann_from_torch, convert_torch  # noqa: E402
+from atsnn.compiler.convert import AvgPool, BatchNorm, Clip, Conv, Dense, Flatten, convert  # noqa: E402
+from atsnn.compiler.float_sim import run_float  # noqa: E402
+from atsnn.compiler.torch_frontend import ClipReLU, ann_from_torch, convert_torch  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -153,7 +153,7 @@ def test_clip_relu_forward_and_lambda_gradient():
 # ---------------------------------------------------------------- ATSN training (workloads/train_atsn.py)
 
 def test_importance_weights_and_loss_follow_eq_11_to_13():
-    from workloads.train_atsn import atsn_loss, importance_weights
+    from atsnn.workloads.train_atsn import atsn_loss, importance_weights
 
     w = importance_weights(4)
     i = np.array([1 + np.exp(-1 - (t + 1) / 4) for t in (1, 2, 3, 4)])
@@ -172,8 +172,8 @@ def test_importance_weights_and_loss_follow_eq_11_to_13():
 def test_training_snn_is_the_converted_snn():
     """The torch SNN used for training and the converted float SNN give the same output membranes
     (up to float32 rounding) at every timestep, so the trained network is the deployed one."""
-    from workloads.digits import load_split
-    from workloads.train_atsn import snn_forward, train_snn
+    from atsnn.workloads.digits import load_split
+    from atsnn.workloads.train_atsn import snn_forward, train_snn
 
     xtr, ytr, xte, _ = load_split()
     r = train_snn(xtr[:128], ytr[:128], loss="imp", epochs=1)
@@ -185,12 +185,12 @@ def test_training_snn_is_the_converted_snn():
 
 
 def test_atsn_training_end_to_end_short(tmp_path):
-    """Two epochs on 128 images through the same path as ``python -m workloads.train_atsn``: trains
+    """Two epochs on 128 images through the same path as ``python -m atsnn.workloads.train_atsn``: trains
     the L_imp model and the CE baseline, writes the NIR and the JSON (accuracy is not checked)."""
     import json
 
-    from compiler.nir_import import import_nir
-    from workloads.train_atsn import EVAL_TS, NAME, build_atsn
+    from atsnn.compiler.nir_import import import_nir
+    from atsnn.workloads.train_atsn import EVAL_TS, NAME, build_atsn
 
     meta = build_atsn(tmp_path, epochs=2, n_train=128, ablation=False)
     assert (tmp_path / f"{NAME}.nir").is_file()

@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from atsnn.errors import ConversionError  # noqa: E402
-from compiler.float_sim import run_float  # noqa: E402
-from compiler.torch_frontend import LIFNeuron, SlidingPSN, psn_init_taps, sequence_forward, snn_from_torch  # noqa: E402
+from atsnn.compiler.float_sim import run_float  # noqa: E402
+from atsnn.compiler.torch_frontend import LIFNeuron, SlidingPSN, psn_init_taps, sequence_forward, snn_from_torch  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -161,7 +161,7 @@ def test_non_positive_threshold_is_rejected():
 
 @pytest.mark.parametrize("kind", ["psn", "lif"])
 def test_float_snn_of_export_matches_torch(kind):
-    """Tolerance: the output integrator of compiler.float_sim.run_float (float32, loop over the history)
+    """Tolerance: the output integrator of atsnn.compiler.float_sim.run_float (float32, loop over the history)
     equals the torch module's summed readout (float32, banded-matrix FIR) within 1e-4 absolute at
     every step on at least 99 % of 300 random sequences (a hidden H within float32 rounding of V_th may
     fire in one and not in the other), and the class after T = 8 agrees on at least 99 %."""
@@ -179,8 +179,8 @@ def test_float_snn_of_export_matches_torch(kind):
 
 
 def test_nir_round_trip_keeps_psn(tmp_path):
-    from compiler.nir_export import export_nir
-    from compiler.nir_import import import_nir
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.compiler.nir_import import import_nir
     net = snn_from_torch(_net("psn"), (8,))
     export_nir(net, tmp_path / "m.nir")
     back = import_nir(tmp_path / "m.nir")
@@ -192,11 +192,11 @@ def test_nir_round_trip_keeps_psn(tmp_path):
 
 
 def test_training_script_is_deterministic_and_exports(tmp_path):
-    """workloads.train_psn on a tiny budget: both models written, NIR bytes identical on a rerun, the shipped
+    """atsnn.workloads.train_psn on a tiny budget: both models written, NIR bytes identical on a rerun, the shipped
     float SNN agrees with torch, and the JSON carries the accuracies per step."""
     import json
 
-    from workloads.train_psn import build_psn_models
+    from atsnn.workloads.train_psn import build_psn_models
     a = build_psn_models(tmp_path / "a", epochs=2, n_train=96, sweep=False)
     build_psn_models(tmp_path / "b", epochs=2, n_train=96, sweep=False)
     for name in ("digits_seq_psn", "digits_seq_lif"):

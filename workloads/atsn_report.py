@@ -1,7 +1,7 @@
 """What ATSN training buys on the accelerator: the L_imp-trained digits CNN against the converted one.
 
 Both shipped models (``digits_cnn_atsn.nir``, trained with seed 001's L_imp by
-:mod:`workloads.train_atsn`; ``digits_cnn_clip.nir``, a cross-entropy-trained ANN converted with
+:mod:`atsnn.workloads.train_atsn`; ``digits_cnn_clip.nir``, a cross-entropy-trained ANN converted with
 its clip thresholds) are compiled for the default hardware and simulated once at T = 8 on the
 digits test split; fixed-T accuracy at T = 1..4 and 8 and the ATSN policy come from that one trace
 (exact: membranes up to T do not depend on the policy). ``write_atsn_report(dir)`` writes
@@ -21,10 +21,10 @@ CL_INIT = TAU_CL = 0.999
 
 
 def measure(model: str) -> dict:
-    from compiler.pipeline import compile_model
-    from hwsim.datasets import load_data
-    from hwsim.engine import simulate
-    from hwsim.policies import evaluate
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.datasets import load_data
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import evaluate
     program = compile_model(MODELS_DIR / f"{model}.nir")
     x, y, _ = load_data("digits", tuple(program.input.shape))
     trace = simulate(program, x, y, T=T_MAX)

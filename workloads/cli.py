@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     r = sub.add_parser("reports", help="regenerate the committed reports/ folder from scratch")
     output_options(r, "reports directory", required=False, default="reports", short=False)
     r.set_defaults(func=_reports)
-    from workloads.topologies import TOPOLOGIES
+    from atsnn.workloads.topologies import TOPOLOGIES
     t = sub.add_parser("topology", help="write a CIFAR-10 or detection topology (seeded synthetic weights, "
                                         "converted to an SNN) as a NIR file")
     t.add_argument("name", choices=TOPOLOGIES)
@@ -25,8 +25,8 @@ def add_parser(sub) -> None:
 
 
 def _topology(args) -> int:
-    from compiler.nir_export import export_nir
-    from workloads.topologies import build
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.workloads.topologies import build
     net = build(args.name, seed=args.seed)
     from atsnn.files import atomic_file
     with atomic_file(args.out, force=args.force) as tmp:
@@ -40,7 +40,7 @@ def _topology(args) -> int:
 
 
 def _demo(args) -> int:
-    from workloads.demo import print_summary, run_demo
+    from atsnn.workloads.demo import print_summary, run_demo
     print_summary(run_demo(args.out, hw=args.hw, quiet=args.quiet, force=args.force))
     return 0
 
@@ -50,11 +50,11 @@ def _reports(args) -> int:
     from pathlib import Path
 
     from atsnn.files import atomic_directory
-    from workloads.atsn_report import write_atsn_report
-    from workloads.demo import print_summary, run_demo
-    from workloads.ilif_digits import write_ilif_report
-    from workloads.psn_report import write_psn_report
-    from workloads.table3 import write_table3
+    from atsnn.workloads.atsn_report import write_atsn_report
+    from atsnn.workloads.demo import print_summary, run_demo
+    from atsnn.workloads.ilif_digits import write_ilif_report
+    from atsnn.workloads.psn_report import write_psn_report
+    from atsnn.workloads.table3 import write_table3
 
     final = Path(args.out)
     with atomic_directory(final, kind="reports", force=args.force) as out:

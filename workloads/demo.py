@@ -43,12 +43,12 @@ def run_demo(out: str | Path = "out/demo", *, hw: str | None = None, quiet: bool
 def _demo_into(out: Path, *, hw: str | None, quiet: bool) -> dict:
     from atsnn.program import save_program
     from atsnn.report import build_report
-    from compiler.pipeline import compile_model
-    from hwsim.cli import sweep_grids
-    from hwsim.datasets import load_data
-    from hwsim.engine import simulate
-    from hwsim.policies import evaluate, sweep_atsn, sweep_dtsnn
-    from hwsim.results import write_run
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.cli import sweep_grids
+    from atsnn.hwsim.datasets import load_data
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import evaluate, sweep_atsn, sweep_dtsnn
+    from atsnn.hwsim.results import write_run
 
     program = compile_model(MODEL, hw=hw)
     save_program(program, out / "program")
@@ -61,7 +61,7 @@ def _demo_into(out: Path, *, hw: str | None, quiet: bool) -> dict:
                         sweeps=(sweep_dtsnn(trace, th), sweep_atsn(trace, a, b)))
     build_report(out / "run", out / "report")
     try:
-        from rtl.export import export_verilog
+        from atsnn.rtl.export import export_verilog
         summary["_verilog"] = export_verilog(program.hardware, out / "verilog", lint=False)
     except ImportError:
         summary["_verilog"] = None

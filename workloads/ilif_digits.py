@@ -1,9 +1,9 @@
 """IF vs iLIF conversion of the digits CNN: accuracy, energy and latency against T (seed 003).
 
 Both SNNs come from the same trained ANN (``workloads/models/digits_cnn_clip.nir``: the numpy CNN
-of :mod:`workloads.train_digits` with trained clip thresholds; the IF conversion stores the ANN's
+of :mod:`atsnn.workloads.train_digits` with trained clip thresholds; the IF conversion stores the ANN's
 parameters exactly, ``W_l * lambda_{l-1}``, ``b_l``, ``lambda_l``): IF is that file as shipped
-(soft reset, ``v_init = 0.5 theta``), iLIF is :func:`compiler.ilif.to_ilif` of it for each T.
+(soft reset, ``v_init = 0.5 theta``), iLIF is :func:`atsnn.compiler.ilif.to_ilif` of it for each T.
 
 Measured on the digits test split for T = 2, 4, 8, 16, 32:
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workloads.demo import MODEL
+from atsnn.workloads.demo import MODEL
 
 TS = (2, 4, 8, 16, 32)
 #: the wider datapath iLIF needs beyond T = 8 (section 10 of docs/hardware.md)
@@ -41,7 +41,7 @@ def wide_hardware():
 
 
 def _fixed_row(trace, T, neuron, hw_name, program) -> dict:
-    from hwsim.policies import evaluate
+    from atsnn.hwsim.policies import evaluate
     r = evaluate(trace, "fixed")
     hw = program.hardware
     labels = trace.labels
@@ -72,12 +72,12 @@ def measure(*, samples: int | None = None, Ts=TS) -> list[dict]:
     """All rows of the comparison (see the module docstring)."""
     from atsnn.config import load_hardware
     from atsnn.errors import QuantizationError
-    from compiler.float_sim import run_float
-    from compiler.ilif import to_ilif
-    from compiler.nir_import import import_nir
-    from compiler.pipeline import compile_model
-    from hwsim.datasets import digits_test_split
-    from hwsim.engine import simulate
+    from atsnn.compiler.float_sim import run_float
+    from atsnn.compiler.ilif import to_ilif
+    from atsnn.compiler.nir_import import import_nir
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.datasets import digits_test_split
+    from atsnn.hwsim.engine import simulate
 
     x, y = digits_test_split()
     if samples is not None:
@@ -147,7 +147,7 @@ def markdown(rows: list[dict], *, samples: int, ann_accuracy: float | None) -> s
 def remarks(rows: list[dict]) -> list[str]:
     """Observations computed from the rows (so they stay true when the report is regenerated)."""
     from atsnn.config import load_hardware
-    from compiler.ilif import max_T
+    from atsnn.compiler.ilif import max_T
 
     def get(neuron, sim, hw, T, key="accuracy"):
         r = next((r for r in rows if r["neuron"] == neuron and r["simulation"] == sim and r["hardware"] == hw
@@ -240,7 +240,7 @@ def write_ilif_report(out_dir: str | Path, *, samples: int | None = None, Ts=TS)
     rows = measure(samples=samples, Ts=Ts)
     meta = json.loads(MODEL.with_suffix(".json").read_text())
     ann = meta.get("ann_test_accuracy")
-    n = int(samples) if samples is not None else len(__import__("hwsim.datasets", fromlist=["x"]).digits_test_split()[1])
+    n = int(samples) if samples is not None else len(__import__("atsnn.hwsim.datasets", fromlist=["x"]).digits_test_split()[1])
     pd.DataFrame(rows).to_csv(out / "ilif_digits.csv", index=False)
     plot(rows, out / "ilif_digits.png", ann_accuracy=ann)
     (out / f"{WIDE_NAME}.toml").write_text(hardware_to_toml(wide_hardware()))

@@ -69,7 +69,7 @@ class DigitsCnn:
         return logits
 
     def spec(self):
-        from compiler.convert import AvgPool, Clip, Conv, Dense, Flatten, ReLU
+        from atsnn.compiler.convert import AvgPool, Clip, Conv, Dense, Flatten, ReLU
         act = (lambda i: Clip(float(self.lam[i]))) if self.clip else (lambda i: ReLU())
         return [Conv(self.w1, self.b1, padding=1), act(0), AvgPool(2), Conv(self.w2, self.b2, padding=1), act(1),
                 AvgPool(2), Flatten(), Dense(self.w3, self.b3)]

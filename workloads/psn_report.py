@@ -1,14 +1,14 @@
-"""Sliding PSN vs LIF on the accelerator: the sequential-digits models of :mod:`workloads.train_psn`.
+"""Sliding PSN vs LIF on the accelerator: the sequential-digits models of :mod:`atsnn.workloads.train_psn`.
 
 Both shipped models (``workloads/models/digits_seq_psn.nir``: ``8 -> 128 -> 128 -> 10`` with sliding
 PSN layers of order k = 4; ``digits_seq_lif.nir``: the same topology with shift-leak LIF neurons,
 ``beta = 0.5``, soft reset) are compiled for ``atsnn28`` and simulated once at T = 8 on the digits
 test split fed one row per timestep (``--data digits-seq``). Everything else comes from that one
 trace, exactly: the integrator after step t does not depend on later steps, so reading it at t is
-the fixed-T = t program (accuracy, and with :func:`hwsim.policies.evaluate`'s ``exit_t`` its cycles
+the fixed-T = t program (accuracy, and with :func:`atsnn.hwsim.policies.evaluate`'s ``exit_t`` its cycles
 and energy); DTSNN and ATSN (the AT unit's exit test; the sliding PSN is causal, so both run it)
 are evaluated on the same trace over a grid of their thresholds. The float SNN of the same NIR
-file (:func:`compiler.float_sim.run_float`) gives the float accuracy per timestep.
+file (:func:`atsnn.compiler.float_sim.run_float`) gives the float accuracy per timestep.
 
 ``write_psn_report(dir)`` writes ``summary.md``, the CSV tables (``accuracy_per_step.csv``,
 ``policies.csv``, ``energy_components.csv``, ``layers.csv``, ``psn_state.csv``) and PNG figures
@@ -46,13 +46,13 @@ def _policy_row(model, neuron, res, *, params: str, hw) -> dict:
 def measure(*, samples: int | None = None) -> dict[str, list[dict]]:
     """All tables of the report (lists of rows), from one fixed-T trace per model."""
     from atsnn.config import load_hardware
-    from compiler.float_sim import run_float
-    from compiler.mapping import layer_state_bytes, taps_bytes
-    from compiler.nir_import import import_nir
-    from compiler.pipeline import compile_model
-    from hwsim.datasets import digits_sequence_split
-    from hwsim.engine import simulate
-    from hwsim.policies import evaluate
+    from atsnn.compiler.float_sim import run_float
+    from atsnn.compiler.mapping import layer_state_bytes, taps_bytes
+    from atsnn.compiler.nir_import import import_nir
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.datasets import digits_sequence_split
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import evaluate
 
     x, y = digits_sequence_split()
     if samples is not None:
@@ -109,7 +109,7 @@ def psn_state_rows(hw_name: str = HARDWARE) -> list[dict]:
     """Per-neuron state, taps and update cost of a PSN layer for each k against the PE's IF/LIF neuron
     (contract sec. 6-7, 11): how many neurons one PE can hold (state only, taps resident) and cycles."""
     from atsnn.config import load_hardware
-    from compiler.mapping import layer_state_bytes, taps_bytes
+    from atsnn.compiler.mapping import layer_state_bytes, taps_bytes
 
     hw = load_hardware(hw_name)
     mem = hw.pe.data_memory_bytes
@@ -433,7 +433,7 @@ def write_psn_report(out_dir: str | Path, *, samples: int | None = None) -> Path
     plot_accuracy(out / files["accuracy"], out / "accuracy_per_step.png")
     plot_energy(out / files["energy"], out / files["layers"], out / "energy_latency.png")
     plot_early_exit(out / files["policies"], out / "early_exit.png")
-    n = samples if samples is not None else len(__import__("hwsim.datasets", fromlist=["x"]).digits_sequence_split()[1])
+    n = samples if samples is not None else len(__import__("atsnn.hwsim.datasets", fromlist=["x"]).digits_sequence_split()[1])
     path = out / "summary.md"
     path.write_text(markdown(t, state, samples=min(n, 540)))
     return path

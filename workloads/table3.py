@@ -1,6 +1,6 @@
 """A Table-3-style comparison (seed 001): FPS and energy of VGG16 and ResNet19 on the default hardware.
 
-Our side: synthetic-weight topologies (``workloads.topologies``), 4 accelerators, T = 4, fixed T,
+Our side: synthetic-weight topologies (``atsnn.workloads.topologies``), 4 accelerators, T = 4, fixed T,
 seeded synthetic CIFAR-size images. The paper's side: its Table 3 (SATA-Sim, 28 nm, 500 MHz, 4
 accelerators, trained networks, the 10,000-image test set).
 
@@ -38,10 +38,10 @@ ASSUMPTIONS = [
 
 
 def measure(name: str) -> dict:
-    from compiler.pipeline import compile_model
-    from hwsim.engine import simulate
-    from hwsim.policies import evaluate
-    from workloads.topologies import build, synthetic_images
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import evaluate
+    from atsnn.workloads.topologies import build, synthetic_images
     program = compile_model(build(name))
     trace = simulate(program, synthetic_images(IMAGES, 11), T=T, batch_size=4)
     r = evaluate(trace, "fixed")
@@ -75,10 +75,10 @@ YOLO_MEASURE_T = 8
 
 
 def yolo_markdown() -> str:
-    from compiler.pipeline import compile_model
-    from hwsim.analytic import estimate
-    from hwsim.functional import run_functional
-    from workloads.topologies import YOLO_INPUT, build, synthetic_images
+    from atsnn.compiler.pipeline import compile_model
+    from atsnn.hwsim.analytic import estimate
+    from atsnn.hwsim.functional import run_functional
+    from atsnn.workloads.topologies import YOLO_INPUT, build, synthetic_images
     program = compile_model(build("yolov3-tiny"))
     run = run_functional(program, synthetic_images(YOLO_IMAGES, 11, YOLO_INPUT), T=YOLO_MEASURE_T)
     rates, ev = run.rates(program), float(run.input_events.mean())

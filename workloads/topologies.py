@@ -5,7 +5,7 @@ with He-initialised weights; thresholds are the 99.9th percentile of the ANN
 activations on seeded synthetic images, so firing rates land in a realistic
 range. ``decisions['synthetic_weights']`` is True and every report using
 these says so. A user with trained weights passes them through the same
-converter (compiler.convert).
+converter (atsnn.compiler.convert).
 
 - ``vgg16``: CIFAR-10 VGG16 (13 conv 3x3 + FC 512-512-10), 2x2 average pooling.
 - ``resnet20``: CIFAR ResNet-20 (16-32-64 channels, 3 basic blocks per stage, 1x1
@@ -25,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from atsnn.errors import ConversionError
-from compiler.convert import (AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense, Flatten, ReLU, Residual, Route,
+from atsnn.compiler.convert import (AvgPool, BatchNorm, Concat, Conv, ConvTranspose, Dense, Flatten, ReLU, Residual, Route,
                               Tap, convert)
-from compiler.ir import FloatNetwork
-from hwsim.datasets import synthetic_images  # noqa: F401  (re-exported: the topologies' calibration images)
+from atsnn.compiler.ir import FloatNetwork
+from atsnn.hwsim.datasets import synthetic_images  # noqa: F401  (re-exported: the topologies' calibration images)
 
 TOPOLOGIES = ("vgg16", "resnet19", "resnet20", "yolov3-tiny")
 #: seed 004 Table 1: (filters, kernel, stride) of Conv1..Conv13, the backbone

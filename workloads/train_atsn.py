@@ -1,11 +1,11 @@
 """Train the digits CNN as an adaptive-timestep SNN (seed 001, ATSN) in PyTorch and ship it as NIR.
 
-``python -m workloads.train_atsn`` regenerates ``workloads/models/digits_cnn_atsn.nir`` and
+``python -m atsnn.workloads.train_atsn`` regenerates ``workloads/models/digits_cnn_atsn.nir`` and
 ``digits_cnn_atsn.json`` (needs the optional torch extra; about 80 s, one thread).
 
-Network: the digits CNN of :mod:`workloads.numpy_cnn`, built as an ``nn.Sequential``
+Network: the digits CNN of :mod:`atsnn.workloads.numpy_cnn`, built as an ``nn.Sequential``
 ``Conv(1->8,3x3,pad 1) - ClipReLU - AvgPool2 - Conv(8->16,3x3,pad 1) - ClipReLU - AvgPool2 - Flatten -
-Linear(64->10)`` so that :func:`compiler.torch_frontend.convert_torch` converts the trained module
+Linear(64->10)`` so that :func:`atsnn.compiler.torch_frontend.convert_torch` converts the trained module
 directly (``threshold="clip"``, ``v_init="half"``).
 
 Training (seed 001 sec. 2.1-2.2, STBP with surrogate gradients, fixed T = 4): the same module is run
@@ -49,7 +49,7 @@ uniform), so L_imp vs uniform isolates the importance weighting and uniform vs C
 supervision of the accumulated output.
 
 The JSON holds the ANN accuracy of the trained weights (ClipReLU network), the float-SNN test
-accuracy (compiler IR semantics, :func:`compiler.float_sim.run_float`) at T = 1, 2, 3, 4, 8 for
+accuracy (compiler IR semantics, :func:`atsnn.compiler.float_sim.run_float`) at T = 1, 2, 3, 4, 8 for
 both the L_imp model and the cross-entropy baseline, and the hyperparameters. Deterministic: fixed
 seeds and split, one thread, ``torch.use_deterministic_algorithms(True)``.
 """
@@ -79,10 +79,10 @@ def importance_weights(T: int) -> np.ndarray:
 
 
 def build_model(lam_init: float = HPARAMS["lam_init"]):
-    """The digits CNN as an ``nn.Sequential`` with :class:`compiler.torch_frontend.ClipReLU` activations."""
+    """The digits CNN as an ``nn.Sequential`` with :class:`atsnn.compiler.torch_frontend.ClipReLU` activations."""
     from torch import nn
 
-    from compiler.torch_frontend import ClipReLU
+    from atsnn.compiler.torch_frontend import ClipReLU
 
     return nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), ClipReLU(lam_init), nn.AvgPool2d(2),
@@ -118,7 +118,7 @@ def snn_forward(model, x, T: int):
     """
     import torch
 
-    from compiler.torch_frontend import ClipReLU
+    from atsnn.compiler.torch_frontend import ClipReLU
 
     spike = _spike_fn()
     b = x.shape[0]
@@ -240,7 +240,7 @@ def torch_accuracies(model, x: np.ndarray, y: np.ndarray, Ts=EVAL_TS) -> dict:
 
 def float_snn_accuracies(net, x: np.ndarray, y: np.ndarray, Ts=EVAL_TS) -> dict:
     """Accuracy of the converted float SNN (compiler IR semantics) after T timesteps, for each T."""
-    from compiler.float_sim import run_float
+    from atsnn.compiler.float_sim import run_float
 
     u = run_float(net, x, max(Ts)).u
     return {str(T): float((u[:, T - 1].argmax(axis=1) == y).mean()) for T in Ts}
@@ -254,9 +254,9 @@ def build_atsn(out_dir: Path = MODELS, *, epochs: int = HPARAMS["epochs"], n_tra
                ablation: bool = True, verbose: bool = False) -> dict:
     """Train the L_imp model, the CE baseline (and the uniform-weight ablation), export the L_imp
     model as ``<out_dir>/digits_cnn_atsn.nir`` and write ``digits_cnn_atsn.json``; returns the JSON dict."""
-    from compiler.nir_export import export_nir
-    from compiler.torch_frontend import convert_torch
-    from workloads.digits import load_split
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.compiler.torch_frontend import convert_torch
+    from atsnn.workloads.digits import load_split
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Train the digits ANNs and ship them as converted SNN NIR files (deterministic: fixed seeds and split).
 
-``python -m workloads.train_digits`` regenerates, in ``workloads/models/``:
+``python -m atsnn.workloads.train_digits`` regenerates, in ``workloads/models/``:
 
 - ``digits_mlp.nir`` (scikit-learn MLP, 99.9th-percentile thresholds) and ``digits_mlp_max.nir``
   (max-activation thresholds);
@@ -24,7 +24,7 @@ HIDDEN = 64
 
 def train_mlp(seed: int = 0):
     from sklearn.neural_network import MLPClassifier
-    from workloads.digits import load_split
+    from atsnn.workloads.digits import load_split
 
     xtr, ytr, xte, yte = load_split()
     clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), activation="relu", max_iter=400, random_state=seed)
@@ -37,7 +37,7 @@ def train_mlp(seed: int = 0):
 
 
 def mlp_spec(clf):
-    from compiler.convert import Dense, Flatten, ReLU
+    from atsnn.compiler.convert import Dense, Flatten, ReLU
     return [Flatten(), Dense(clf.coefs_[0].T, clf.intercepts_[0]), ReLU(), Dense(clf.coefs_[1].T, clf.intercepts_[1])]
 
 
@@ -63,15 +63,15 @@ def float_snn_accuracy(net, x, y, T: int) -> float:
 
 
 def _float_accuracy(net, x, y, T: int) -> float:
-    from compiler.float_sim import run_float
+    from atsnn.compiler.float_sim import run_float
     return float((run_float(net, x, T).u[:, -1].argmax(axis=1) == y).mean())
 
 
 def build_cnns(out_dir: Path = MODELS) -> dict:
-    from compiler.convert import convert
-    from compiler.nir_export import export_nir
-    from workloads.digits import load_split
-    from workloads.numpy_cnn import accuracy, train
+    from atsnn.compiler.convert import convert
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.workloads.digits import load_split
+    from atsnn.workloads.numpy_cnn import accuracy, train
 
     xtr, ytr, xte, yte = load_split()
     info = {}
@@ -91,9 +91,9 @@ def build_cnns(out_dir: Path = MODELS) -> dict:
 
 
 def build_all(out_dir: Path = MODELS) -> dict:
-    from compiler.convert import convert
-    from compiler.nir_export import export_nir
-    from workloads.digits import load_split
+    from atsnn.compiler.convert import convert
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.workloads.digits import load_split
 
     out_dir.mkdir(parents=True, exist_ok=True)
     xtr, ytr, xte, yte = load_split()

@@ -1,21 +1,21 @@
 """Sequential digits with sliding PSN and LIF neurons (seed 002), trained in PyTorch and shipped as NIR.
 
-``python -m workloads.train_psn`` regenerates ``workloads/models/digits_seq_psn.{nir,json}`` and
+``python -m atsnn.workloads.train_psn`` regenerates ``workloads/models/digits_seq_psn.{nir,json}`` and
 ``digits_seq_lif.{nir,json}`` (needs the optional torch extra; about 3 minutes on one thread).
 
-Task: the scikit-learn digits with the split of :mod:`workloads.digits` (stratified 70/30,
+Task: the scikit-learn digits with the split of :mod:`atsnn.workloads.digits` (stratified 70/30,
 ``random_state = 0``), each 8x8 image fed one row per timestep (``T = 8`` frames of 8 multi-bit
-pixels, pixel / 16 in [0, 1]; the frame layout of ``hwsim.datasets.digits_sequence_split``, i.e.
+pixels, pixel / 16 in [0, 1]; the frame layout of ``atsnn.hwsim.datasets.digits_sequence_split``, i.e.
 ``--data digits-seq``). The class is the argmax of the output integrator after the last row: the
 readout ``Linear`` is summed over time (``u_t = u_{t-1} + W s_t + b``), so reading it after every
 row gives the accuracy per timestep, and the AT unit can stop before the last row.
 
 Networks (:func:`build_model`): ``8 -> 128 -> 128 -> 10``, each hidden ``nn.Linear`` followed by
 
-- (a) a :class:`compiler.torch_frontend.SlidingPSN` of order k (taps initialised by seed 002 eq. 17,
+- (a) a :class:`atsnn.compiler.torch_frontend.SlidingPSN` of order k (taps initialised by seed 002 eq. 17,
   ``W_i = 2**(i-k+1)``, threshold initialised to 1, both learnable per layer); shipped with
   ``k = 4``, trained also with k = 1, 2, 8 for the table ``k_sweep`` in the JSON;
-- (b) the baseline, a :class:`compiler.torch_frontend.LIFNeuron` (the PE's shift leak
+- (b) the baseline, a :class:`atsnn.compiler.torch_frontend.LIFNeuron` (the PE's shift leak
   ``beta = 1 - 2**-leak_shift``, soft reset, learnable threshold initialised to 1, reset detached
   from the graph); shipped with ``leak_shift = 1`` (``beta = 0.5``, i.e. ``tau_m = 2``, the LIF
   that eq. 17's initial taps imitate), trained also with leak shifts 2, 3 (``leak_sweep``).
@@ -30,7 +30,7 @@ fixed beforehand (not picked by test accuracy).
 
 The JSON of each shipped model holds the torch accuracies (train and test, after every row), the
 float-SNN test accuracy of the exported network per timestep (compiler IR semantics,
-:func:`compiler.float_sim.run_float` on the NIR file as shipped), the torch/float agreement of the
+:func:`atsnn.compiler.float_sim.run_float` on the NIR file as shipped), the torch/float agreement of the
 predicted class, the sweep table and the hyperparameters. Deterministic: fixed seeds, data order
 and split, one thread, ``torch.use_deterministic_algorithms(True)``.
 """
@@ -62,8 +62,8 @@ def sequences(x: np.ndarray) -> np.ndarray:
 
 
 def load_sequences() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test) of :func:`workloads.digits.load_split` as (n, 8, 8) sequences."""
-    from workloads.digits import load_split
+    """(x_train, y_train, x_test, y_test) of :func:`atsnn.workloads.digits.load_split` as (n, 8, 8) sequences."""
+    from atsnn.workloads.digits import load_split
 
     xtr, ytr, xte, yte = load_split()
     return sequences(xtr), np.asarray(ytr), sequences(xte), np.asarray(yte)
@@ -76,7 +76,7 @@ def build_model(neuron: str, order: int, *, hidden: int = HPARAMS["hidden"],
     readout (the output integrator)."""
     from torch import nn
 
-    from compiler.torch_frontend import LIFNeuron, SlidingPSN
+    from atsnn.compiler.torch_frontend import LIFNeuron, SlidingPSN
 
     if neuron not in ("psn", "lif"):
         raise ValueError(f"neuron must be 'psn' or 'lif', not {neuron!r}")
@@ -89,7 +89,7 @@ def build_model(neuron: str, order: int, *, hidden: int = HPARAMS["hidden"],
 
 
 def _deterministic(seed: int):
-    from workloads.train_atsn import _deterministic as det
+    from atsnn.workloads.train_atsn import _deterministic as det
     return det(seed)
 
 
@@ -100,7 +100,7 @@ def train(neuron: str, order: int, x: np.ndarray, y: np.ndarray, *, epochs: int 
     import torch
     import torch.nn.functional as F
 
-    from compiler.torch_frontend import sequence_forward
+    from atsnn.compiler.torch_frontend import sequence_forward
 
     t0 = time.perf_counter()
     with _deterministic(seed):
@@ -138,7 +138,7 @@ def torch_accuracy_per_step(model, x: np.ndarray, y: np.ndarray) -> list[float]:
     """Accuracy of the argmax of the torch integrator after rows 1..T."""
     import torch
 
-    from compiler.torch_frontend import sequence_forward
+    from atsnn.compiler.torch_frontend import sequence_forward
 
     with torch.no_grad():
         u = sequence_forward(model, torch.as_tensor(np.asarray(x), dtype=torch.float32).permute(1, 0, 2)).numpy()
@@ -147,7 +147,7 @@ def torch_accuracy_per_step(model, x: np.ndarray, y: np.ndarray) -> list[float]:
 
 def float_snn_outputs(net, x: np.ndarray) -> np.ndarray:
     """Output integrator (n, T, 10) of the float SNN of ``net`` (compiler IR semantics) on sequences ``x``."""
-    from compiler.float_sim import run_float
+    from atsnn.compiler.float_sim import run_float
 
     return run_float(net, x, T_SEQ).u
 
@@ -172,9 +172,9 @@ def build_psn_models(out_dir: Path = MODELS, *, epochs: int = HPARAMS["epochs"],
     their JSON; returns ``{"psn": meta, "lif": meta}``."""
     import torch
 
-    from compiler.nir_export import export_nir
-    from compiler.nir_import import import_nir
-    from compiler.torch_frontend import sequence_forward, snn_from_torch
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.compiler.nir_import import import_nir
+    from atsnn.compiler.torch_frontend import sequence_forward, snn_from_torch
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -35,15 +35,15 @@ from typing import Any
 
 from atsnn.sweep.spec import ANALYTIC_DEFAULT_SAMPLES, SpecError, SweepSpec, load_spec, model_stem
 
-#: built-in data sets of :func:`hwsim.datasets.load_data`
+#: built-in data sets of :func:`atsnn.hwsim.datasets.load_data`
 BUILTIN_DATA = ("digits", "digits-seq", "synthetic")
 #: version of the point records; part of every key
 KEY_FORMAT = 1
 
 
 #: packages whose code computes a point's figures (all their .py files are fingerprinted)
-CODE_PACKAGES = ("atsnn", "compiler", "hwsim")
-#: the modules of ``workloads`` a point's figures depend on (data, topologies)
+CODE_PACKAGES = ("atsnn", "atsnn.compiler", "atsnn.hwsim")
+#: the modules of ``atsnn.workloads`` (folder ``workloads/``) a point's figures depend on (data, topologies)
 CODE_MODULES = ("workloads/__init__.py", "workloads/digits.py", "workloads/topologies.py")
 #: modules of those packages that only present results (not part of the fingerprint)
 PRESENTATION_ONLY = ("atsnn/cli.py", "atsnn/report/", "atsnn/sweep/cli.py",
@@ -69,8 +69,8 @@ def code_fingerprint() -> str:
     files: list[tuple[str, Path]] = []
     for pkg in CODE_PACKAGES:
         root = Path(importlib.import_module(pkg).__file__).parent
-        files += [(f"{pkg}/{f.relative_to(root).as_posix()}", f) for f in root.rglob("*.py")]
-    base = Path(importlib.import_module("workloads").__file__).parent.parent
+        files += [(f"{root.name}/{f.relative_to(root).as_posix()}", f) for f in root.rglob("*.py")]
+    base = Path(importlib.import_module("atsnn.workloads").__file__).parent.parent
     files += [(rel, base / rel) for rel in CODE_MODULES]
     h = hashlib.sha256()
     for rel, f in sorted(files):
@@ -97,8 +97,8 @@ def file_sha256(path: str | Path) -> str:
 
 def shipped_models_dir() -> Path:
     """Directory of the NIR models shipped with the package (``workloads/models``)."""
-    import workloads
-    return Path(workloads.__file__).parent / "models"
+    import atsnn.workloads
+    return Path(atsnn.workloads.__file__).parent / "models"
 
 
 def shipped_model_names() -> list[str]:
@@ -110,7 +110,7 @@ class DataRef:
     """The data a model runs on: a built-in name or an .npz file (with its content hash)."""
 
     label: str  # as written in the spec
-    spec: str  # built-in name or absolute path, as given to hwsim.datasets.load_data
+    spec: str  # built-in name or absolute path, as given to atsnn.hwsim.datasets.load_data
     sha256: str | None  # content hash of an .npz file
     samples: int | None  # first N samples (None: all)
 
@@ -269,7 +269,7 @@ def _resolve_model(i: int, m, spec_dir: Path, src: str) -> tuple[str, str | None
     shipped = shipped_models_dir() / f"{m.source}.nir"
     if shipped.is_file():
         return "file", str(shipped), None
-    from workloads.topologies import TOPOLOGIES
+    from atsnn.workloads.topologies import TOPOLOGIES
     if m.source in TOPOLOGIES:
         return "topology", None, m.source
     if "/" in m.source or Path(m.source).suffix:

@@ -41,7 +41,7 @@ class SchedulerError(AtsnnError, RuntimeError):
 
 def figure_columns() -> list[str]:
     """The figure columns of ``points.csv``, in order (units in the names)."""
-    from hwsim.energy import COMPONENTS
+    from atsnn.hwsim.energy import COMPONENTS
     return (["accuracy", "avg_timestep", "energy_per_inference_uj"]
             + [f"energy_{c}_uj" for c in COMPONENTS]
             + ["latency_per_inference_ms", "cycles_per_inference", "fps",

@@ -93,8 +93,8 @@ def _check_file(path: str, sha256: str, what: str) -> None:
 def topology_task(name: str, seed: int) -> bytes:
     """The NIR file ``atsnn topology NAME --seed SEED`` writes, as bytes (built once per sweep
     and handed to every compile of that topology)."""
-    from compiler.nir_export import export_nir
-    from workloads.topologies import build
+    from atsnn.compiler.nir_export import export_nir
+    from atsnn.workloads.topologies import build
     with tempfile.TemporaryDirectory(prefix="atsnn-sweep-") as tmp:
         path = Path(tmp) / f"{name}.nir"
         export_nir(build(name, seed=seed), path)
@@ -114,7 +114,7 @@ def compile_task(model: ModelRef, hw_dict: dict[str, Any], code: str,
                                 "code than the sweep was planned with (code fingerprints differ)")
     from atsnn.config import hardware_from_dict
     from atsnn.errors import QuantizationError
-    from compiler.pipeline import compile_model
+    from atsnn.compiler.pipeline import compile_model
     try:
         hw = hardware_from_dict(hw_dict, source="sweep hardware")
         if model.kind == "file":
@@ -138,7 +138,7 @@ def compile_task(model: ModelRef, hw_dict: dict[str, Any], code: str,
 def _load(program, data: DataRef, *, synthetic_samples: int = 8):
     """(x, y, name) as ``atsnn simulate`` loads them: the first ``data.samples`` samples."""
     from atsnn.errors import SimulationInputError
-    from hwsim.datasets import load_data
+    from atsnn.hwsim.datasets import load_data
     if data.sha256:
         _check_file(data.spec, data.sha256, "data file")
     x, y, name = load_data(data.spec, tuple(program.input.shape), encoding=program.input.encoding,
@@ -178,8 +178,8 @@ def pe_utilisation(trace) -> float | None:
 def exact_figures(trace, res, fixed) -> dict[str, Any]:
     """The table's figures of one policy result: ``summary.json``'s entry (same names, same
     values) plus the mean energy per inference of every component and the PE utilisation."""
-    from hwsim.energy import COMPONENTS
-    from hwsim.results import summary_entry
+    from atsnn.hwsim.energy import COMPONENTS
+    from atsnn.hwsim.results import summary_entry
     e = summary_entry(trace, res, fixed)
     out = {k: e[k] for k in ("accuracy", "avg_timestep", "energy_per_inference_uj",
                              "latency_per_inference_ms", "cycles_per_inference", "fps",
@@ -200,8 +200,8 @@ def exact_unit_task(compiled: Compiled, data: DataRef, T: int, cost: CostRef,
         return UnitOutcome(_error_figures(points, compiled.error), time.perf_counter() - t0)
     from atsnn import ilif
     from atsnn.errors import SimulationInputError
-    from hwsim.engine import simulate
-    from hwsim.policies import evaluate
+    from atsnn.hwsim.engine import simulate
+    from atsnn.hwsim.policies import evaluate
     program = compiled.program
     try:
         x, y, _ = _load(program, data)
@@ -237,7 +237,7 @@ def rates_task(compiled: Compiled, model: ModelRef) -> Rates:
         return Rates(None, None, None, None, compiled.error, time.perf_counter() - t0)
     import numpy as np
 
-    from hwsim.functional import run_functional
+    from atsnn.hwsim.functional import run_functional
     program = compiled.program
     try:
         if model.rate is not None:
@@ -257,12 +257,12 @@ def rates_task(compiled: Compiled, model: ModelRef) -> Rates:
 
 def analytic_unit_task(compiled: Compiled, rates: Rates, T: int, cost: CostRef,
                        points: list[Point]) -> UnitOutcome:
-    """The analytic estimate at ``T`` with ``cost`` (``hwsim.analytic.estimate``, fixed T)."""
+    """The analytic estimate at ``T`` with ``cost`` (``atsnn.hwsim.analytic.estimate``, fixed T)."""
     t0 = time.perf_counter()
     error = compiled.error or rates.error
     if error is not None:
         return UnitOutcome(_error_figures(points, error), time.perf_counter() - t0)
-    from hwsim.analytic import estimate
+    from atsnn.hwsim.analytic import estimate
     program = compiled.program
     try:
         a = estimate(program, rates.rates, T,

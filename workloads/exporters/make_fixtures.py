@@ -8,7 +8,7 @@ of pyproject.toml; Sinabs pins ``nir<=1.0.4`` and goes into an environment of it
         snntorch,spikingjelly,norse,rockpool,refused
     SINABS_ENV/bin/python workloads/exporters/make_fixtures.py --only sinabs
 
-Every network sees the 8x8 digits (pixel / 16, ``workloads.digits.load_split``) as input current
+Every network sees the 8x8 digits (pixel / 16, ``atsnn.workloads.digits.load_split``) as input current
 on every one of T = 16 steps. The weights come from a small ReLU ANN trained here in plain
 torch (seeded, a few seconds); each framework's network gets those weights and per-layer
 thresholds chosen from the ANN's activations (a scale factor per network is picked on training
@@ -42,7 +42,7 @@ FRAMEWORKS = ("snntorch", "spikingjelly", "norse", "sinabs", "rockpool", "refuse
 
 # ----------------------------------------------------------------------------- data and the ANN
 def data():
-    from workloads.digits import load_split
+    from atsnn.workloads.digits import load_split
     xtr, ytr, xte, yte = load_split()
     f32 = torch.float32
     return (torch.tensor(xtr, dtype=f32), torch.tensor(ytr), torch.tensor(xte, dtype=f32),
